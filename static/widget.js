@@ -1,0 +1,22 @@
+/* Enhancements only: the widget works without this file. */
+(function () {
+  "use strict";
+
+  // "Copy the letter" button, shown only where the clipboard API exists.
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    if (!navigator.clipboard) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var source = document.getElementById(button.dataset.copy);
+      navigator.clipboard.writeText(source.value).then(function () {
+        var label = button.textContent;
+        button.textContent = button.dataset.copied;
+        setTimeout(function () { button.textContent = label; }, 2000);
+      });
+    });
+  });
+
+  // After a submit, move focus to what changed: the error summary or the result heading.
+  var target = document.getElementById("error-summary") || document.querySelector(".result h1[tabindex]");
+  if (target) target.focus();
+})();

@@ -1,0 +1,92 @@
+"""action-widget: an embeddable take-action widget with verified signatures and live counts.
+
+``create_app()`` builds a standalone app; ``ActionWidget().init_app(app, url_prefix="/act")``
+mounts the widget into an organisation's own Flask site.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import paths
+from .extensions import babel, db
+from .settings import ConfigurationError, Settings
+from .tokens import TokenService, form_tokens, verify_tokens
+
+__all__ = ["ActionWidget", "ConfigurationError", "Settings", "create_app"]
+
+#: the interface languages that have a catalog
+LOCALES = ("en",)
+#: the largest request body we accept; a sign form is a few hundred bytes
+MAX_CONTENT_LENGTH = 64 * 1024
+
+
+@dataclass(frozen=True)
+class WidgetState:
+    """What the widget keeps on the app, as ``app.extensions["widget"]``."""
+
+    settings: Settings
+    verify_tokens: TokenService = field(init=False)
+    form_tokens: TokenService = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verify_tokens", verify_tokens(self.settings.secret_keys))
+        object.__setattr__(self, "form_tokens", form_tokens(self.settings.secret_keys))
+
+
+def widget_state() -> WidgetState:
+    state: WidgetState = current_app.extensions["widget"]
+    return state
+
+
+def select_locale() -> str:
+    """The widget's language: chosen by the view (``g.widget_locale``), else the browser's."""
+    return g.get("widget_locale") or request.accept_languages.best_match(LOCALES) or LOCALES[0]
+
+
+class ActionWidget:
+    """The Flask extension: settings, database, blueprints and commands on any app."""
+
+    def __init__(
+        self, app: Flask | None = None, settings: Settings | None = None, url_prefix: str = ""
+    ) -> None:
+        if app is not None:
+            self.init_app(app, settings, url_prefix=url_prefix)
+
+    def init_app(
+        self, app: Flask, settings: Settings | None = None, *, url_prefix: str = ""
+    ) -> None:
+        from . import cli, templating
+        from .views import api, dev, embed, health
+
+        if settings is None:
+            settings = Settings.from_env(instance_path=app.instance_path)
+        app.extensions["widget"] = WidgetState(settings)
+        app.config.setdefault("MAX_CONTENT_LENGTH", MAX_CONTENT_LENGTH)
+        db.init_app(app, settings.database_url)
+        if "babel" not in app.extensions:
+            babel.init_app(app, locale_selector=select_locale)
+        for blueprint in (embed.bp, api.bp, health.bp):
+            app.register_blueprint(blueprint, url_prefix=url_prefix or None)
+        if app.debug:
+            app.register_blueprint(dev.bp, url_prefix=url_prefix or None)
+        templating.register(app)
+        cli.register(app)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The standalone app (``flask --app widget``); settings from ``WIDGET_*`` unless given."""
+    app = Flask(__name__, static_folder=None, template_folder=str(paths.TEMPLATES))
+    if settings is None:
+        settings = Settings.from_env(instance_path=app.instance_path)
+    app.secret_key = settings.secret_key
+    # A list, never a string: a string would be taken as one-character keys.
+    app.config["SECRET_KEY_FALLBACKS"] = list(settings.secret_keys[1:])
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
+    ActionWidget(app, settings)
+    return app

@@ -1,0 +1,72 @@
+"""Verified counts per campaign and action, kept current by confirmations and read cheaply.
+
+No ``COUNT(*)`` per request: a confirmation adds to a ``Count`` shard in its own transaction,
+and a read sums at most ``SHARDS`` rows per action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .models import Count
+
+SHARDS = 8
+#: the action name under which verified signatures are counted
+TOTAL = "*"
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A campaign's verified total and its breakdown by action."""
+
+    count: int = 0
+    by_action: dict[str, int] = field(default_factory=dict)
+    updated_at: datetime | None = None
+
+
+def add(
+    session: Session,
+    campaign_id: int,
+    actions: Iterable[str],
+    *,
+    shard_key: int,
+    now: datetime,
+    delta: int = 1,
+) -> None:
+    """Add ``delta`` to the total and to each action; the caller commits."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    shard = shard_key % SHARDS
+    for action in (TOTAL, *actions):
+        statement = insert(Count).values(
+            campaign_id=campaign_id, action=action, shard=shard, value=delta, updated_at=now
+        )
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[Count.campaign_id, Count.action, Count.shard],
+                set_={"value": Count.value + delta, "updated_at": now},
+            )
+        )
+
+
+def tally(session: Session, campaign_id: int, offered: Iterable[str] = ()) -> Tally:
+    """The current counts; every offered action appears, with 0 if nobody reported it."""
+    rows = session.execute(
+        select(Count.action, func.sum(Count.value), func.max(Count.updated_at))
+        .where(Count.campaign_id == campaign_id)
+        .group_by(Count.action)
+    ).all()
+    by_action = dict.fromkeys(offered, 0)
+    total, updated_at = 0, None
+    for action, value, changed in rows:
+        if action == TOTAL:
+            total, updated_at = int(value), changed
+        else:
+            by_action[action] = int(value)
+    return Tally(total, by_action, updated_at)

@@ -1,0 +1,111 @@
+"""The sign form: field rules and messages, shown next to each field in the widget's language."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from babel import Locale
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, Email, Length, StopValidation, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from .models import Campaign
+from .security import FormTokenCSRF
+from .tokens import TokenService
+
+ACTION_LABELS = {
+    "letter": _l("I wrote a letter"),
+    "email": _l("I sent an email"),
+    "call": _l("I phoned"),
+    "fax": _l("I sent a fax"),
+    "social": _l("I posted on social media"),
+}
+#: codes CLDR lists among territories that are not ISO 3166-1 alpha-2 countries
+NOT_COUNTRIES = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "XA", "XB"}
+NOT_COUNTRIES |= {"XK", "ZZ"}
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+@cache
+def country_names(locale: str) -> tuple[tuple[str, str], ...]:
+    """ISO 3166-1 alpha-2 codes with their names in ``locale``, sorted by name."""
+    territories = Locale.parse(locale).territories
+    codes = (c for c in territories if len(c) == 2 and c.isalpha() and c not in NOT_COUNTRIES)
+    return tuple(sorted(((code, territories[code]) for code in codes), key=lambda c: c[1]))
+
+
+def no_control_characters(_form: FlaskForm, field: StringField) -> None:
+    if field.data and CONTROL_CHARACTERS.search(field.data):
+        raise ValidationError(_l("Please use letters, spaces and punctuation only."))
+
+
+def strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form: FlaskForm) -> None:
+        offered = {value for value, _label in self.choices}  # type: ignore[union-attr]
+        if any(value not in offered for value in self.data or ()):
+            raise ValidationError(_l("Please choose from the actions listed."))
+
+
+class CountryField(SelectField):
+    def pre_validate(self, form: FlaskForm) -> None:
+        if not self.data:
+            raise StopValidation(_l("Please choose your country."))
+        if self.data not in {code for code, _name in self.choices}:  # type: ignore[union-attr]
+            raise StopValidation(_l("Please choose your country from the list."))
+
+
+class SignForm(FlaskForm):
+    class Meta:
+        csrf = True
+        csrf_class = FormTokenCSRF
+
+    name = StringField(
+        _l("Your name"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Please enter your name.")),
+            Length(max=120, message=_l("Please keep your name under 120 characters.")),
+            no_control_characters,
+        ],
+    )
+    email = EmailField(
+        _l("Your email"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Please enter your email address.")),
+            Length(max=254, message=_l("This email address is too long.")),
+            Email(
+                message=_l("Please enter a valid email address, like name@example.org."),
+                granular_message=False,
+                check_deliverability=False,
+            ),
+        ],
+    )
+    country = CountryField(
+        _l("Your country"),
+        validate_choice=False,
+        render_kw={"required": True},
+    )
+    actions = CheckboxesField(_l("What did you do?"), validate_choice=False)
+    consent = BooleanField(validators=[DataRequired(_l("Please agree so that we can count you."))])
+    opt_in = BooleanField(default=False)
+
+
+def make_sign_form(
+    campaign: Campaign, tokens: TokenService, locale: str, **kwargs: object
+) -> SignForm:
+    """A sign form for ``campaign``: its offered actions, countries named in ``locale``."""
+    form = SignForm(meta={"csrf_context": (tokens, campaign.slug)}, **kwargs)
+    form.actions.choices = [(a, ACTION_LABELS[a]) for a in campaign.actions]
+    form.country.choices = list(country_names(locale))
+    return form

@@ -1,0 +1,57 @@
+"""The mails a supporter gets, rendered from ``templates/email`` with a plain-text and HTML part."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from .models import Signature
+from .outbox import Mail
+from .tokens import TokenService
+
+#: builds an absolute URL from an endpoint and its arguments
+LinkBuilder = Callable[..., str]
+
+
+class MailNotices:
+    """Implements ``widget.signing.Notices`` for the running app."""
+
+    def __init__(self, link: LinkBuilder, verify_tokens: TokenService) -> None:
+        self.link = link
+        self.verify_tokens = verify_tokens
+
+    def ask_to_confirm(self, signature: Signature) -> Mail:
+        token = self.verify_tokens.dumps({"s": signature.id, "c": signature.campaign.slug})
+        return self._mail(
+            signature,
+            "confirm",
+            lambda: _("Please confirm your signature: %(title)s", title=signature.campaign.title),
+            verify_url=self.link("widget.verify", token=token),
+        )
+
+    def already_signed(self, signature: Signature) -> Mail:
+        return self._mail(
+            signature,
+            "already_signed",
+            lambda: _("You have already signed: %(title)s", title=signature.campaign.title),
+        )
+
+    def _mail(
+        self, signature: Signature, template: str, subject: Callable[[], str], **links: str
+    ) -> Mail:
+        context = {
+            "signature": signature,
+            "campaign": signature.campaign,
+            "widget_url": self.link("widget.page", slug=signature.campaign.slug),
+            **links,
+        }
+        with force_locale(signature.language):
+            return Mail(
+                recipient=signature.email,
+                subject=subject(),
+                text=render_template(f"email/{template}.txt", **context),
+                html=render_template(f"email/{template}.html", **context),
+            )

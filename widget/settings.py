@@ -1,0 +1,212 @@
+"""Settings: every ``WIDGET_*`` variable is read and validated once, at start-up.
+
+A wrong value stops the app with a message naming the variable and the fix, instead of failing
+later on a supporter's request.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from limits import parse_many
+
+
+class ConfigurationError(RuntimeError):
+    """A ``WIDGET_*`` setting is missing or malformed."""
+
+
+class Names:
+    """The environment variables we read, in one place."""
+
+    SECRET_KEY = "WIDGET_SECRET_KEY"
+    DATABASE_URL = "WIDGET_DATABASE_URL"
+    MAIL_URL = "WIDGET_MAIL_URL"
+    MAIL_FROM = "WIDGET_MAIL_FROM"
+    RATELIMIT_STORAGE_URL = "WIDGET_RATELIMIT_STORAGE_URL"
+    PUBLIC_URL = "WIDGET_PUBLIC_URL"
+    TRUSTED_PROXIES = "WIDGET_TRUSTED_PROXIES"
+    RATELIMIT_SIGN = "WIDGET_RATELIMIT_SIGN"
+
+    @classmethod
+    def all(cls) -> set[str]:
+        return {value for key, value in vars(cls).items() if key.isupper()}
+
+
+MIN_SECRET_KEY_LENGTH = 16
+SECRET_KEY_FILE = "secret_key"
+
+
+@dataclass(frozen=True)
+class MailURL:
+    """Where mail goes: ``outbox`` keeps it in the database, ``smtp``/``smtps`` deliver it."""
+
+    scheme: str
+    host: str = ""
+    port: int = 0
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout: float = 10.0
+
+    @property
+    def delivers(self) -> bool:
+        return self.scheme in ("smtp", "smtps")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated settings of one app."""
+
+    secret_keys: tuple[str, ...]
+    database_url: str
+    mail: MailURL = field(default_factory=lambda: MailURL("outbox"))
+    mail_from: str = "actions@localhost"
+    ratelimit_storage_url: str = "memory://"
+    public_url: str | None = None
+    trusted_proxies: int = 0
+    ratelimit_sign: str = "10 per minute;100 per hour"
+
+    @property
+    def secret_key(self) -> str:
+        """The key that signs; the others only verify (rotation)."""
+        return self.secret_keys[0]
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, instance_path: str | Path
+    ) -> Settings:
+        """Read ``WIDGET_*`` from ``environ`` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        unknown = sorted(k for k in env if k.startswith("WIDGET_") and k not in Names.all())
+        if unknown:
+            raise ConfigurationError(
+                f"Unknown setting {', '.join(unknown)}. Known settings: "
+                f"{', '.join(sorted(Names.all()))}."
+            )
+        instance = Path(instance_path)
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        return cls(
+            secret_keys=_secret_keys(get(Names.SECRET_KEY), instance),
+            database_url=get(Names.DATABASE_URL) or f"sqlite:///{instance / 'widget.db'}",
+            mail=parse_mail_url(get(Names.MAIL_URL) or "outbox://"),
+            mail_from=_mail_from(get(Names.MAIL_FROM) or "actions@localhost"),
+            ratelimit_storage_url=_storage_url(get(Names.RATELIMIT_STORAGE_URL) or "memory://"),
+            public_url=_public_url(get(Names.PUBLIC_URL)),
+            trusted_proxies=_trusted_proxies(get(Names.TRUSTED_PROXIES) or "0"),
+            ratelimit_sign=_rate_limit(
+                Names.RATELIMIT_SIGN, get(Names.RATELIMIT_SIGN) or cls.ratelimit_sign
+            ),
+        )
+
+
+def _secret_keys(value: str | None, instance: Path) -> tuple[str, ...]:
+    """A comma-separated list rotates keys: the first signs, all verify.
+
+    Without a value, a key is generated once into the instance folder so a restart does not
+    invalidate every link already mailed.
+    """
+    if value is None:
+        return (_instance_secret_key(instance),)
+    keys = tuple(k.strip() for k in value.split(","))
+    for key in keys:
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigurationError(
+                f"{Names.SECRET_KEY}: every key must be at least {MIN_SECRET_KEY_LENGTH} "
+                "characters (comma-separated for rotation, no empty entries). Generate one with: "
+                'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+            )
+    return keys
+
+
+def _instance_secret_key(instance: Path) -> str:
+    path = instance / SECRET_KEY_FILE
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    key = path.read_text().strip()
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigurationError(f"{path} holds a key that is too short; delete the file.")
+    return key
+
+
+def parse_mail_url(value: str) -> MailURL:
+    """``outbox://``, ``smtp://user:pass@host:587?starttls=1`` or ``smtps://host``."""
+    parts = urlsplit(value)
+    if parts.scheme == "outbox":
+        return MailURL("outbox")
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigurationError(
+            f"{Names.MAIL_URL}={value!r}: use outbox://, smtp://user:pass@host:587?starttls=1 "
+            "or smtps://user:pass@host:465."
+        )
+    query = parse_qs(parts.query)
+    try:
+        port = parts.port or (465 if parts.scheme == "smtps" else 25)
+        timeout = float(query.get("timeout", ["10"])[0])
+    except ValueError as error:
+        raise ConfigurationError(f"{Names.MAIL_URL}: {error}") from None
+    return MailURL(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=port,
+        username=parts.username,
+        password=parts.password,
+        starttls=query.get("starttls", ["0"])[0] in ("1", "true", "yes"),
+        timeout=timeout,
+    )
+
+
+def _mail_from(value: str) -> str:
+    if "@" not in value or any(c in value for c in "\r\n"):
+        raise ConfigurationError(f"{Names.MAIL_FROM}={value!r}: give one email address.")
+    return value
+
+
+def _storage_url(value: str) -> str:
+    if urlsplit(value).scheme not in ("memory", "redis", "rediss", "redis+sentinel"):
+        raise ConfigurationError(
+            f"{Names.RATELIMIT_STORAGE_URL}={value!r}: use memory:// or redis://host:6379/0."
+        )
+    return value
+
+
+def _public_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise ConfigurationError(
+            f"{Names.PUBLIC_URL}={value!r}: give the absolute base URL, e.g. "
+            "https://actions.example.org"
+        )
+    return value.rstrip("/")
+
+
+def _trusted_proxies(value: str) -> int:
+    if not value.isdigit() or int(value) > 10:
+        raise ConfigurationError(
+            f"{Names.TRUSTED_PROXIES}={value!r}: give how many reverse proxies set "
+            "X-Forwarded-For in front of the app (0 to 10; 0 trusts none)."
+        )
+    return int(value)
+
+
+def _rate_limit(name: str, value: str) -> str:
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name}={value!r}: use Flask-Limiter syntax, e.g. '10 per minute;100 per hour'."
+        ) from None
+    return value

@@ -1,0 +1,155 @@
+"""The signing rules: submit, confirm. No Flask request in here; views call these.
+
+A signature counts only once its email address is confirmed. Whether an address is new, pending
+or already confirmed, the supporter sees the same answer; only the mail differs, so the widget
+cannot be used to learn who signed.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import counter, outbox
+from .models import Campaign, Signature
+
+#: at most this many mails to one address per campaign within ``MAIL_WINDOW``
+MAILS_PER_WINDOW = 3
+MAIL_WINDOW = timedelta(hours=24)
+CONSENT_VERSION = "2026-11"
+
+
+@dataclass(frozen=True)
+class SignatureEntry:
+    """What a supporter typed, already validated by the form."""
+
+    name: str
+    email: str
+    country: str
+    consent_version: str
+    language: str
+    actions: list[str] = field(default_factory=list)
+    opt_in: bool = False
+
+
+class Notices(Protocol):
+    """Writes the mails a submission causes (``widget.notices`` renders the templates)."""
+
+    def ask_to_confirm(self, signature: Signature) -> outbox.Mail: ...
+
+    def already_signed(self, signature: Signature) -> outbox.Mail: ...
+
+
+class Submitted(enum.Enum):
+    NEW = "new"
+    PENDING_AGAIN = "pending-again"
+    ALREADY_VERIFIED = "already-verified"
+    CAMPAIGN_CLOSED = "campaign-closed"
+
+
+class Confirmed(enum.Enum):
+    CONFIRMED = "confirmed"
+    ALREADY_CONFIRMED = "already-confirmed"
+    CAMPAIGN_CLOSED = "campaign-closed"
+    GONE = "gone"
+
+
+def email_key(email: str) -> str:
+    """The form of an address used to find duplicates; mail still goes to it as typed."""
+    return email.strip().lower()
+
+
+def submit_signature(
+    session: Session, campaign: Campaign, entry: SignatureEntry, *, now: datetime, notices: Notices
+) -> Submitted:
+    """Store the signature (or refresh a pending one) and queue its mail, in one transaction."""
+    if not campaign.is_open(now):
+        return Submitted.CAMPAIGN_CLOSED
+    try:
+        return _submit(session, campaign, entry, now, notices)
+    except IntegrityError:
+        # The same address was submitted concurrently: the other request created the row.
+        session.rollback()
+        return _submit(session, campaign, entry, now, notices)
+
+
+def _submit(
+    session: Session, campaign: Campaign, entry: SignatureEntry, now: datetime, notices: Notices
+) -> Submitted:
+    key = email_key(entry.email)
+    signature = session.scalar(
+        select(Signature).where(Signature.campaign_id == campaign.id, Signature.email_key == key)
+    )
+    if signature is None:
+        signature = Signature(campaign=campaign, email_key=key, created_at=now, mails_in_window=0)
+        _fill(signature, entry)
+        session.add(signature)
+        session.flush()
+        outcome = Submitted.NEW
+    elif signature.verified_at is None and signature.withdrawn_at is None:
+        # Unconfirmed: the latest submission wins; the confirm page shows what will count.
+        _fill(signature, entry)
+        outcome = Submitted.PENDING_AGAIN
+    else:
+        outcome = Submitted.ALREADY_VERIFIED
+    if _may_mail(signature, now):
+        if outcome is Submitted.ALREADY_VERIFIED:
+            mail = notices.already_signed(signature)
+        else:
+            mail = notices.ask_to_confirm(signature)
+        outbox.enqueue(session, mail, now)
+    session.commit()
+    return outcome
+
+
+def _fill(signature: Signature, entry: SignatureEntry) -> None:
+    signature.name = entry.name
+    signature.email = entry.email
+    signature.country = entry.country
+    signature.actions = list(entry.actions)
+    signature.opt_in = entry.opt_in
+    signature.consent_version = entry.consent_version
+    signature.language = entry.language
+
+
+def _may_mail(signature: Signature, now: datetime) -> bool:
+    """Caps mails per address so the form cannot be used to flood someone's inbox."""
+    started = signature.mail_window_started_at
+    if started is None or now - started >= MAIL_WINDOW:
+        signature.mail_window_started_at = now
+        signature.mails_in_window = 0
+    if signature.mails_in_window >= MAILS_PER_WINDOW:
+        return False
+    signature.mails_in_window += 1
+    return True
+
+
+def confirm_signature(session: Session, signature_id: int, *, now: datetime) -> Confirmed:
+    """Mark the signature verified and count it, once: the update only matches while pending."""
+    signature = session.get(Signature, signature_id)
+    if signature is None or signature.withdrawn_at is not None:
+        return Confirmed.GONE
+    if signature.verified_at is not None:
+        return Confirmed.ALREADY_CONFIRMED
+    if not signature.campaign.is_open(now):
+        return Confirmed.CAMPAIGN_CLOSED
+    result = session.execute(
+        update(Signature)
+        .where(Signature.id == signature_id)
+        .where(Signature.verified_at.is_(None))
+        .where(Signature.withdrawn_at.is_(None))
+        .values(verified_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        return Confirmed.ALREADY_CONFIRMED
+    counter.add(session, signature.campaign_id, signature.actions, shard_key=signature.id, now=now)
+    session.commit()
+    return Confirmed.CONFIRMED

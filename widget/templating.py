@@ -1,0 +1,50 @@
+"""Jinja filters and globals: formatting only, so templates never compute."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask_babel import get_locale
+from markupsafe import Markup, escape
+
+from .forms import ACTION_LABELS, country_names
+
+RTL_LANGUAGES = {"ar", "fa", "he", "ps", "sd", "ur", "yi"}
+URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def paragraphs(text: str) -> Markup:
+    """Blank-line separated text as ``<p>`` elements, single newlines kept as ``<br>``."""
+    blocks = [block.strip() for block in re.split(r"\n\s*\n", text or "") if block.strip()]
+    return Markup("\n").join(
+        Markup("<p>{}</p>").format(Markup("<br>\n").join(escape(line) for line in b.split("\n")))
+        for b in blocks
+    )
+
+
+def linkify(text: str) -> Markup:
+    """Plain text with its URLs as links (the dev mailbox)."""
+    escaped = str(escape(text))
+    return Markup(URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped))
+
+
+def country_name(code: str) -> str:
+    return dict(country_names(str(get_locale() or "en"))).get(code, code)
+
+
+def action_label(action: str) -> str:
+    return str(ACTION_LABELS.get(action, action))
+
+
+def text_direction() -> dict[str, str]:
+    locale = get_locale()
+    return {"text_direction": "rtl" if locale and locale.language in RTL_LANGUAGES else "ltr"}
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters.update(
+        paragraphs=paragraphs, linkify=linkify, country_name=country_name, action_label=action_label
+    )
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.context_processor(text_direction)

@@ -1,0 +1,83 @@
+"""Public JSON: a campaign's facts and its live count, cacheable by browsers and proxies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from flask import Blueprint, Response, abort, request
+
+from ..campaigns import find_campaign
+from ..clock import utcnow
+from ..counter import tally
+from ..extensions import db
+from ..models import Campaign
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+#: seconds a browser or proxy may reuse a count, and serve a stale one while it refreshes
+COUNT_MAX_AGE = 5
+COUNT_STALE = 30
+
+
+def iso(moment: object) -> str | None:
+    return moment.isoformat(timespec="seconds") + "Z" if moment else None  # type: ignore[attr-defined]
+
+
+def campaign_or_404(slug: str) -> Campaign:
+    campaign = find_campaign(db.session, slug)
+    if campaign is None:
+        abort(404)
+    return campaign
+
+
+def cacheable_json(data: dict[str, object]) -> Response:
+    """JSON with a content ETag, so an unchanged count costs a 304 and no body."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    response = Response(body, mimetype="application/json")
+    response.set_etag(hashlib.sha256(body.encode()).hexdigest()[:20])
+    response.headers["Cache-Control"] = (
+        f"public, max-age={COUNT_MAX_AGE}, stale-while-revalidate={COUNT_STALE}"
+    )
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response.make_conditional(request)
+
+
+def count_fields(campaign: Campaign) -> dict[str, object]:
+    counts = tally(db.session, campaign.id, campaign.actions)
+    return {
+        "count": counts.count,
+        "goal": campaign.goal,
+        "by_action": counts.by_action,
+        "updated_at": iso(counts.updated_at),
+    }
+
+
+@bp.get("/campaigns/<slug>")
+def campaign(slug: str) -> Response:
+    campaign = campaign_or_404(slug)
+    return cacheable_json(
+        {
+            "campaign": campaign.slug,
+            "reference": campaign.reference,
+            "title": campaign.title,
+            "deadline": iso(campaign.closes_at),
+            "deadline_note": campaign.deadline_note,
+            "open": campaign.is_open(utcnow()),
+            "actions": campaign.actions,
+            "languages": campaign.languages,
+            **count_fields(campaign),
+        }
+    )
+
+
+@bp.get("/campaigns/<slug>/count")
+def count(slug: str) -> Response:
+    campaign = campaign_or_404(slug)
+    return cacheable_json({"campaign": campaign.slug, **count_fields(campaign)})
+
+
+@bp.errorhandler(404)
+def not_found(_error: Exception) -> tuple[dict[str, str], int]:
+    return {"error": "not-found", "message": "No campaign with this name."}, 404

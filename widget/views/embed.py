@@ -1,0 +1,179 @@
+"""The supporter's pages: the widget drawn in the iframe, the sign form, the confirm link."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, g, render_template, request, send_from_directory
+
+from .. import LOCALES, paths, signing, widget_state
+from ..campaigns import find_campaign
+from ..clock import utcnow
+from ..counter import tally
+from ..extensions import db
+from ..forms import make_sign_form
+from ..models import Campaign, Signature
+from ..notices import MailNotices
+from ..security import is_same_origin
+from ..tokens import TokenExpired, TokenInvalid
+from . import absolute_url, our_origin
+
+bp = Blueprint(
+    "widget",
+    __name__,
+    static_folder=str(paths.STATIC),
+    static_url_path="/static",
+    template_folder=str(paths.TEMPLATES),
+)
+
+
+@bp.after_request
+def security_headers(response: Response) -> Response:
+    """No page here may be framed except the widget itself (see ``frame_ancestors``)."""
+    ancestors = g.get("frame_ancestors", "'none'")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors {ancestors}",
+    )
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def campaign_or_404(slug: str) -> Campaign:
+    campaign = find_campaign(db.session, slug)
+    if campaign is None:
+        abort(404)
+    g.widget_locale = choose_locale(campaign)
+    return campaign
+
+
+def choose_locale(campaign: Campaign) -> str:
+    """``?lang=`` if we speak it, else the campaign's first such language, else the browser's."""
+    for code in (request.args.get("lang"), *campaign.languages):
+        if code in LOCALES:
+            return code
+    return request.accept_languages.best_match(LOCALES) or LOCALES[0]
+
+
+def allow_framing(campaign: Campaign) -> None:
+    origins = campaign.allowed_origins
+    g.frame_ancestors = "*" if "*" in origins else " ".join(["'self'", *origins])
+
+
+def render_widget(campaign: Campaign, form: object, status: int = 200) -> tuple[str, int]:
+    allow_framing(campaign)
+    return render_template(
+        "widget/page.html",
+        campaign=campaign,
+        form=form,
+        tally=tally(db.session, campaign.id, campaign.actions),
+        is_open=campaign.is_open(utcnow()),
+        query=request.args.to_dict(),
+    ), status
+
+
+def render_message(template: str, status: int = 200, **context: object) -> tuple[str, int]:
+    return render_template(template, **context), status
+
+
+@bp.get("/embed.js")
+def embed_js() -> Response:
+    response = send_from_directory(paths.STATIC, "embed.js", max_age=300)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/w/<slug>")
+def page(slug: str) -> tuple[str, int]:
+    campaign = campaign_or_404(slug)
+    form = make_sign_form(campaign, widget_state().form_tokens, g.widget_locale, formdata=None)
+    return render_widget(campaign, form)
+
+
+@bp.post("/w/<slug>")
+def sign(slug: str) -> tuple[str, int]:
+    campaign = campaign_or_404(slug)
+    if not is_same_origin(request.headers, our_origin()):
+        return render_message("widget/problem.html", 403, campaign=campaign, problem="origin")
+    form = make_sign_form(campaign, widget_state().form_tokens, g.widget_locale)
+    if not form.validate():
+        return render_widget(campaign, form, 400)
+    entry = signing.SignatureEntry(
+        name=form.name.data,
+        email=form.email.data,
+        country=form.country.data,
+        actions=list(form.actions.data or ()),
+        opt_in=bool(form.opt_in.data),
+        consent_version=signing.CONSENT_VERSION,
+        language=g.widget_locale,
+    )
+    notices = MailNotices(absolute_url, widget_state().verify_tokens)
+    outcome = signing.submit_signature(db.session, campaign, entry, now=utcnow(), notices=notices)
+    if outcome is signing.Submitted.CAMPAIGN_CLOSED:
+        return render_widget(campaign, form, 409)
+    allow_framing(campaign)
+    return render_message("widget/check_email.html", campaign=campaign, query=request.args)
+
+
+def signature_from_token(token: str) -> tuple[Signature | None, tuple[str, int] | None]:
+    """The signature a confirm link is for, or the page explaining why the link does not work."""
+    try:
+        payload = widget_state().verify_tokens.loads(token)
+    except TokenExpired as expired:
+        campaign = find_campaign(db.session, str(expired.payload.get("c", "")))
+        return None, render_message(
+            "widget/link_problem.html", 410, campaign=campaign, problem="expired"
+        )
+    except TokenInvalid:
+        return None, render_message(
+            "widget/link_problem.html", 400, campaign=None, problem="invalid"
+        )
+    signature = db.session.get(Signature, payload.get("s"))
+    if signature is None or signature.withdrawn_at is not None:
+        return None, render_message("widget/link_problem.html", 404, campaign=None, problem="gone")
+    g.widget_locale = signature.language if signature.language in LOCALES else LOCALES[0]
+    return signature, None
+
+
+@bp.get("/v/<token>")
+def verify(token: str) -> tuple[str, int]:
+    """Shows what will be confirmed; only the button (a POST) confirms, so mail scanners don't."""
+    signature, problem = signature_from_token(token)
+    if problem:
+        return problem
+    assert signature is not None
+    return render_message(
+        "widget/verify.html", signature=signature, campaign=signature.campaign, token=token
+    )
+
+
+@bp.post("/v/<token>")
+def confirm(token: str) -> tuple[str, int]:
+    signature, problem = signature_from_token(token)
+    if problem:
+        return problem
+    assert signature is not None
+    campaign = signature.campaign
+    if not is_same_origin(request.headers, our_origin()):
+        return render_message("widget/problem.html", 403, campaign=campaign, problem="origin")
+    outcome = signing.confirm_signature(db.session, signature.id, now=utcnow())
+    status = 409 if outcome is signing.Confirmed.CAMPAIGN_CLOSED else 200
+    return render_message(
+        "widget/confirmed.html",
+        status,
+        campaign=campaign,
+        outcome=outcome.value,
+        tally=tally(db.session, campaign.id, campaign.actions),
+    )
+
+
+@bp.errorhandler(404)
+def not_found(_error: Exception) -> tuple[str, int]:
+    return render_message("widget/problem.html", 404, campaign=None, problem="not-found")
+
+
+@bp.errorhandler(413)
+def too_large(_error: Exception) -> tuple[str, int]:
+    return render_message("widget/problem.html", 413, campaign=None, problem="too-large")
