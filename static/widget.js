@@ -20,3 +20,18 @@
   var target = document.getElementById("error-summary") || document.querySelector(".result h1[tabindex]");
   if (target) target.focus();
 })();
+
+/* Inside a partner's page: tell the embedding page (and only it) how tall the widget is. */
+(function () {
+  "use strict";
+  var host = new URLSearchParams(location.search).get("host");
+  if (!host || window.parent === window || !window.ResizeObserver) return;
+  try { host = new URL(host).origin; } catch (e) { return; }
+  var last = 0;
+  new ResizeObserver(function () {
+    var height = document.documentElement.scrollHeight;
+    if (height === last) return;
+    last = height;
+    window.parent.postMessage({ actionWidget: { height: height } }, host);
+  }).observe(document.body);
+})();

@@ -20,8 +20,6 @@ __all__ = ["ActionWidget", "ConfigurationError", "Settings", "create_app"]
 
 #: the interface languages that have a catalog
 LOCALES = ("en",)
-#: the largest request body we accept; a sign form is a few hundred bytes
-MAX_CONTENT_LENGTH = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,14 +63,14 @@ class ActionWidget:
         if settings is None:
             settings = Settings.from_env(instance_path=app.instance_path)
         app.extensions["widget"] = WidgetState(settings)
-        app.config.setdefault("MAX_CONTENT_LENGTH", MAX_CONTENT_LENGTH)
         db.init_app(app, settings.database_url)
         if "babel" not in app.extensions:
             babel.init_app(app, locale_selector=select_locale)
-        for blueprint in (embed.bp, api.bp, health.bp):
-            app.register_blueprint(blueprint, url_prefix=url_prefix or None)
-        if app.debug:
-            app.register_blueprint(dev.bp, url_prefix=url_prefix or None)
+        blueprints = [embed.bp, api.bp, health.bp] + ([dev.bp] if app.debug else [])
+        for blueprint in blueprints:
+            # register_blueprint's url_prefix replaces the blueprint's own, so join them here.
+            prefix = url_prefix.rstrip("/") + (blueprint.url_prefix or "")
+            app.register_blueprint(blueprint, url_prefix=prefix or None)
         templating.register(app)
         cli.register(app)
 

@@ -9,7 +9,7 @@ import click
 from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup
 
 from . import paths, widget_state
 from .campaigns import CampaignFileError, load_campaign_file
@@ -17,9 +17,9 @@ from .clock import utcnow
 from .extensions import db
 from .outbox import SmtpTransport, deliver_due
 
-db_group = click.Group("db", help="The database schema (Alembic migrations).")
-campaign_group = click.Group("campaign", help="Campaigns.")
-outbox_group = click.Group("outbox", help="Queued mail.")
+db_group = AppGroup("db", help="The database schema (Alembic migrations).")
+campaign_group = AppGroup("campaign", help="Campaigns.")
+outbox_group = AppGroup("outbox", help="Queued mail.")
 
 
 def alembic_config(app: Flask) -> Config:

@@ -25,6 +25,16 @@ bp = Blueprint(
 )
 
 
+#: the largest body a widget request may have; a sign form is a few hundred bytes
+MAX_CONTENT_LENGTH = 16 * 1024
+
+
+@bp.before_request
+def limit_body_size() -> None:
+    """Set per request, so a host app that mounts the widget keeps its own limit elsewhere."""
+    request.max_content_length = MAX_CONTENT_LENGTH
+
+
 @bp.after_request
 def security_headers(response: Response) -> Response:
     """No page here may be framed except the widget itself (see ``frame_ancestors``)."""

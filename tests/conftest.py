@@ -1,0 +1,249 @@
+"""A fresh world per test: a migrated database (SQLite, and PostgreSQL where it runs), the demo
+campaign, a test client, a real SMTP server.
+
+Without PostgreSQL, Redis or Chromium the tests that need them are skipped with the reason;
+with ``WIDGET_TEST_REQUIRE_SERVICES=1`` (CI) a missing service fails them instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from widget import Settings, create_app
+from widget.campaigns import load_campaign_file
+from widget.cli import upgrade_database
+from widget.clock import utcnow
+from widget.extensions import db
+from widget.models import Base
+from widget.paths import CAMPAIGNS
+
+REQUIRE_SERVICES = os.environ.get("WIDGET_TEST_REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get(
+    "WIDGET_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+SECRET = "test-secret-key-0123456789"
+DEMO = CAMPAIGNS / "ua-109-23.toml"
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally; fail where every real part must be proven (CI)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (WIDGET_TEST_REQUIRE_SERVICES=1 forbids skipping)")
+    pytest.skip(reason)
+
+
+def make_settings(database_url: str, tmp_path: Path, **env: str) -> Settings:
+    return Settings.from_env(
+        {"WIDGET_SECRET_KEY": SECRET, "WIDGET_DATABASE_URL": database_url, **env},
+        instance_path=tmp_path / "instance",
+    )
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrated once; each test copies the file."""
+    folder = tmp_path_factory.mktemp("sqlite-template")
+    path = folder / "template.db"
+    app = create_app(make_settings(f"sqlite:///{path}", folder))
+    upgrade_database(app)
+    db.engine(app).dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database of our own on the PostgreSQL server, migrated once, dropped at the end."""
+    admin_url = make_url(POSTGRES_URL)
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            name = f"widget_test_{uuid.uuid4().hex[:10]}"
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:  # the driver's errors vary: no server, no auth, no psycopg
+        unavailable(f"PostgreSQL is not reachable at {POSTGRES_URL}: {error}")
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    app = create_app(make_settings(url, Path("/nonexistent")))
+    upgrade_database(app)
+    db.engine(app).dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every test that takes this runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "widget.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_database")
+    yield url
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def settings_env() -> dict[str, str]:
+    """Extra ``WIDGET_*`` values for the app; override in a test module to change them."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, settings_env: dict[str, str]) -> Iterator[Flask]:
+    app = create_app(make_settings(database_url, tmp_path, **settings_env))
+    app.config["TESTING"] = True
+    with app.app_context():
+        load_campaign_file(db.session, DEMO, utcnow())
+        db.session.close()
+    yield app
+    db.engine(app).dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A database session beside the app's, to look at what requests wrote."""
+    with db.sessionmaker(app)() as session:
+        yield session
+
+
+@dataclass
+class Mailbox:
+    """What the SMTP server received, as parsed messages."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        message = message_from_bytes(envelope.original_content, policy=policy.default)
+        self.messages.append(message)  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    mailbox: Mailbox
+    controller: Controller
+    running: bool = True
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        if self.running:
+            self.controller.stop()
+            self.running = False
+
+    def start(self) -> None:
+        self.controller = Controller(self.mailbox, hostname=self.host, port=self.port)
+        self.controller.start()
+        self.running = True
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free loopback port."""
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    server = SmtpServer("127.0.0.1", port, mailbox, controller)
+    yield server
+    server.stop()
+
+
+def text_part(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def link_in(message: EmailMessage, path: str = "/v/") -> str:
+    """The first link in the mail's text part whose path starts with ``path``."""
+    match = re.search(rf"https?://\S+?{re.escape(path)}\S+", text_part(message))
+    assert match, text_part(message)
+    return match.group(0)
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def form_token(html: str) -> str:
+    match = CSRF_FIELD.search(html)
+    assert match, "the page has no sign form"
+    return match.group(1)
+
+
+@dataclass
+class Supporter:
+    """A person using the widget through the test client."""
+
+    client: FlaskClient
+    campaign: str = "ua-109-23"
+
+    def open_widget(self, **query: str) -> str:
+        response = self.client.get(f"/w/{self.campaign}", query_string=query)
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    def form(self, **fields: object) -> dict[str, object]:
+        data: dict[str, object] = {
+            "csrf_token": form_token(self.open_widget()),
+            "name": "Ayesha Khan",
+            "email": "ayesha@example.org",
+            "country": "PK",
+            "actions": ["letter", "email"],
+            "consent": "y",
+        }
+        data.update(fields)
+        return {key: value for key, value in data.items() if value is not None}
+
+    def sign(self, headers: dict[str, str] | None = None, **fields: object):  # type: ignore[no-untyped-def]
+        return self.client.post(
+            f"/w/{self.campaign}",
+            data=self.form(**fields),
+            headers={"Sec-Fetch-Site": "same-origin", **(headers or {})},
+        )
+
+
+@pytest.fixture
+def supporter(client: FlaskClient) -> Supporter:
+    return Supporter(client)
