@@ -18,20 +18,25 @@
 
   // After a submit, move focus to what changed: the error summary or the result heading.
   var target = document.getElementById("error-summary") || document.querySelector(".result h1[tabindex]");
-  if (target) target.focus();
+  if (target) target.focus({ preventScroll: window.parent !== window });
 })();
 
-/* Inside a partner's page: tell the embedding page (and only it) how tall the widget is. */
+/* Inside a partner's page: tell the embedding page (and only it) how tall the widget is, and
+   after a submit where to scroll so the supporter sees the result. */
 (function () {
   "use strict";
   var host = new URLSearchParams(location.search).get("host");
   if (!host || window.parent === window || !window.ResizeObserver) return;
   try { host = new URL(host).origin; } catch (e) { return; }
+  var target = document.getElementById("error-summary") || document.querySelector(".result h1");
+  var scrollTo = target ? Math.max(0, target.getBoundingClientRect().top - 16) : null;
   var last = 0;
   new ResizeObserver(function () {
-    var height = document.documentElement.scrollHeight;
+    var height = Math.ceil(document.body.getBoundingClientRect().height);
     if (height === last) return;
     last = height;
-    window.parent.postMessage({ actionWidget: { height: height } }, host);
+    var message = { height: height };
+    if (scrollTo !== null) { message.scrollTo = scrollTo; scrollTo = null; }
+    window.parent.postMessage({ actionWidget: message }, host);
   }).observe(document.body);
 })();
