@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -18,14 +17,12 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from widget import create_app
 from widget.campaigns import load_campaign_file
 from widget.clock import utcnow
 from widget.extensions import db
-from widget.models import OutboxMessage
 
 from .conftest import DEMO, free_port, make_settings, unavailable
 
@@ -80,8 +77,12 @@ PARTNER_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 
 
 @pytest.fixture
-def live_site(sqlite_template: Path, tmp_path: Path) -> Iterator[LiveSite]:
-    """The widget on http://localhost:P and a partner page on http://127.0.0.1:Q (two sites)."""
+def live_site(
+    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LiveSite]:
+    """The widget on http://localhost:P and a partner page on http://127.0.0.1:Q (two sites),
+    in debug mode as ``make demo`` runs it, so the dev mailbox is there."""
+    monkeypatch.setenv("FLASK_DEBUG", "1")
     database = tmp_path / "widget.db"
     shutil.copy(sqlite_template, database)
     app = create_app(make_settings(f"sqlite:///{database}", tmp_path))
@@ -132,15 +133,6 @@ def screenshot(page, name: str) -> None:  # type: ignore[no-untyped-def]
         page.screenshot(path=f"{SCREENSHOTS}/{name}.png", full_page=True)
 
 
-def confirm_link(app: Flask) -> str:
-    with db.sessionmaker(app)() as session:
-        message = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc())).first()
-        assert message is not None
-        match = re.search(r"https?://\S+/v/\S+", message.text_body)
-        assert match
-        return match.group(0)
-
-
 def test_sign_inside_the_iframe_on_another_site_and_confirm_from_the_mail(
     live_site: LiveSite, browser_context
 ) -> None:  # type: ignore[no-untyped-def]
@@ -171,7 +163,10 @@ def test_sign_inside_the_iframe_on_another_site_and_confirm_from_the_mail(
     screenshot(page, "partner-after-sign")
 
     mail_tab = browser_context.new_page()
-    mail_tab.goto(confirm_link(live_site.app))
+    mail_tab.goto(f"{live_site.widget_url}/dev/mail")
+    screenshot(mail_tab, "dev-mailbox")
+    mail_tab.get_by_role("link", name="Please confirm your signature", exact=False).click()
+    mail_tab.get_by_role("link", name="/v/", exact=False).click()
     mail_tab.get_by_role("heading", name="Confirm your signature").wait_for()
     assert mail_tab.get_by_text("Ayesha Khan").is_visible()
     mail_tab.get_by_role("button", name="Confirm my signature").click()
