@@ -34,6 +34,7 @@
       // Only our own widget's origin, and only the iframe that sent the message.
       if (event.origin === entry.origin && event.source === entry.frame.contentWindow) {
         entry.frame.style.height = Math.max(200, Math.ceil(data.height)) + "px";
+        if (typeof data.title === "string") entry.frame.title = data.title.slice(0, 200);
         if (typeof data.scrollTo === "number") {
           var top = entry.frame.getBoundingClientRect().top + window.scrollY + data.scrollTo;
           window.scrollTo({ top: Math.max(0, top), behavior: "smooth" });

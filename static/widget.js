@@ -35,8 +35,65 @@
     var height = Math.ceil(document.body.getBoundingClientRect().height);
     if (height === last) return;
     last = height;
-    var message = { height: height };
+    var message = { height: height, title: document.title };
     if (scrollTo !== null) { message.scrollTo = scrollTo; scrollTo = null; }
     window.parent.postMessage({ actionWidget: message }, host);
   }).observe(document.body);
+})();
+
+/* The live counter: asks for the count every few seconds while the widget is visible. The ETag
+   makes an unchanged count a 304 with no body; errors back off up to a minute. */
+(function () {
+  "use strict";
+  var box = document.querySelector("[data-counter-url]");
+  var number = box && box.querySelector("[data-count]");
+  if (!number || !window.fetch) return;
+  var url = box.dataset.counterUrl;
+  var format = new Intl.NumberFormat(document.documentElement.lang || undefined);
+  var progress = box.querySelector("progress");
+  var still = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  var label = box.querySelector(".count-label");
+  var announce = box.querySelector("[data-count-announce]");
+  var plural = window.Intl && Intl.PluralRules ? new Intl.PluralRules(document.documentElement.lang) : null;
+  var every = 5000, delay = every, timer = null;
+
+  function show(count) {
+    var from = Number(number.dataset.count);
+    if (count === from) return;
+    number.dataset.count = String(count);
+    if (progress) progress.value = Math.min(count, Number(progress.max));
+    label.textContent = plural && plural.select(count) === "one" ? label.dataset.one : label.dataset.other;
+    announce.textContent = format.format(count) + " " + label.textContent;
+    if (still || count < from) { number.textContent = format.format(count); return; }
+    var start = null;
+    function step(time) {
+      if (start === null) start = time;
+      var t = Math.min(1, (time - start) / 600);
+      number.textContent = format.format(Math.round(from + (count - from) * (1 - Math.pow(1 - t, 3))));
+      if (t < 1) requestAnimationFrame(step);
+    }
+    requestAnimationFrame(step);
+  }
+
+  function poll() {
+    timer = null;
+    if (document.hidden) return;
+    fetch(url, { cache: "no-cache", credentials: "omit" })
+      .then(function (response) {
+        if (!response.ok) throw new Error(response.status);
+        return response.json();
+      })
+      .then(function (data) { delay = every; show(data.count); })
+      .catch(function () { delay = Math.min(delay * 2, 60000); })
+      .then(schedule);
+  }
+
+  function schedule() {
+    if (timer === null && !document.hidden) timer = setTimeout(poll, delay);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) { clearTimeout(timer); timer = null; } else { poll(); }
+  });
+  schedule();
 })();

@@ -16,10 +16,12 @@ from .campaigns import CampaignFileError, load_campaign_file
 from .clock import utcnow
 from .extensions import db
 from .outbox import SmtpTransport, deliver_due
+from .partners import PartnerError, save_partner
 
 db_group = AppGroup("db", help="The database schema (Alembic migrations).")
 campaign_group = AppGroup("campaign", help="Campaigns.")
 outbox_group = AppGroup("outbox", help="Queued mail.")
+partner_group = AppGroup("partner", help="Partner sites that embed the widget.")
 
 
 def alembic_config(app: Flask) -> Config:
@@ -55,6 +57,27 @@ def campaign_load(files: tuple[Path, ...]) -> None:
         click.echo(f"{verb} campaign {campaign.slug} ({campaign.reference}): {campaign.title}")
 
 
+@partner_group.command("add")
+@click.argument("slug")
+@click.option("--name", required=True, help="The partner's name, as staff see it.")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    help="A site of the partner, e.g. https://news.example.org (repeatable).",
+)
+def partner_add(slug: str, name: str, origins: tuple[str, ...]) -> None:
+    """Register partner SLUG (the data-partner value), or update its name and origins."""
+    with db.sessionmaker()() as session:
+        try:
+            partner, created = save_partner(session, slug, name, list(origins), utcnow())
+        except PartnerError as error:
+            raise click.ClickException(str(error)) from None
+        verb = "Added" if created else "Updated"
+        sites = ", ".join(partner.origins) or "no origins"
+        click.echo(f"{verb} partner {partner.slug} ({partner.name}): {sites}")
+
+
 @outbox_group.command("work")
 @click.option("--once", is_flag=True, help="Send what is due, then exit.")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between passes.")
@@ -78,7 +101,7 @@ def outbox_work(once: bool, interval: float) -> None:
 
 
 def register(app: Flask) -> None:
-    for group in (db_group, campaign_group, outbox_group):
+    for group in (db_group, campaign_group, outbox_group, partner_group):
         app.cli.add_command(group)
 
 

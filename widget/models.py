@@ -77,6 +77,22 @@ class Campaign(Base):
         return self.closes_at is None or now < self.closes_at
 
 
+class Partner(Base):
+    """A site that embeds the widget; signatures it brings are credited to it."""
+
+    __tablename__ = "partner"
+    __table_args__ = (CheckConstraint("length(slug) BETWEEN 1 AND 64", name="slug_length"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: the name in ``data-partner``
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: the partner's site origins, allowed to frame campaigns that restrict framing
+    origins: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
 class Signature(Base):
     """A supporter's signature on one campaign; it counts only once verified."""
 
@@ -104,6 +120,12 @@ class Signature(Base):
     opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
     #: the widget language the supporter signed in
     language: Mapped[str] = mapped_column(String(10))
+    #: the partner whose page the supporter signed on; None when unknown or signed directly
+    partner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("partner.id", ondelete="SET NULL"), index=True
+    )
+    #: the embedding page (origin and path only) where the browser disclosed it
+    source_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
     verified_at: Mapped[datetime | None] = mapped_column(index=True)
     withdrawn_at: Mapped[datetime | None]
@@ -113,6 +135,7 @@ class Signature(Base):
     mails_in_window: Mapped[int] = mapped_column(Integer, default=0)
 
     campaign: Mapped[Campaign] = relationship()
+    partner: Mapped[Partner | None] = relationship()
 
 
 class Count(Base):

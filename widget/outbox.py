@@ -9,7 +9,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Protocol
@@ -160,7 +160,7 @@ class SmtpTransport:
         mail["From"] = self.sender
         mail["To"] = message.recipient
         mail["Subject"] = message.subject
-        mail["Date"] = format_datetime(message.created_at.replace(tzinfo=None), usegmt=False)
+        mail["Date"] = format_datetime(message.created_at.replace(tzinfo=UTC), usegmt=True)
         mail["Message-ID"] = make_msgid(
             idstring=f"outbox-{message.id}", domain=self.sender.rpartition("@")[2]
         )

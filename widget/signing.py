@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import counter, outbox
+from . import counter, outbox, partners
 from .models import Campaign, Signature
 
 #: at most this many mails to one address per campaign within ``MAIL_WINDOW``
@@ -36,6 +36,10 @@ class SignatureEntry:
     language: str
     actions: list[str] = field(default_factory=list)
     opt_in: bool = False
+    #: the partner slug from ``data-partner``, as given (unknown ones credit nobody)
+    partner: str | None = None
+    #: the embedding page, already reduced by ``widget.partners.source_url``
+    source_url: str | None = None
 
 
 class Notices(Protocol):
@@ -88,13 +92,13 @@ def _submit(
     )
     if signature is None:
         signature = Signature(campaign=campaign, email_key=key, created_at=now, mails_in_window=0)
-        _fill(signature, entry)
+        _fill(session, signature, entry)
         session.add(signature)
         session.flush()
         outcome = Submitted.NEW
     elif signature.verified_at is None and signature.withdrawn_at is None:
         # Unconfirmed: the latest submission wins; the confirm page shows what will count.
-        _fill(signature, entry)
+        _fill(session, signature, entry)
         outcome = Submitted.PENDING_AGAIN
     else:
         outcome = Submitted.ALREADY_VERIFIED
@@ -108,7 +112,7 @@ def _submit(
     return outcome
 
 
-def _fill(signature: Signature, entry: SignatureEntry) -> None:
+def _fill(session: Session, signature: Signature, entry: SignatureEntry) -> None:
     signature.name = entry.name
     signature.email = entry.email
     signature.country = entry.country
@@ -116,6 +120,8 @@ def _fill(signature: Signature, entry: SignatureEntry) -> None:
     signature.opt_in = entry.opt_in
     signature.consent_version = entry.consent_version
     signature.language = entry.language
+    signature.partner = partners.active_partner(session, entry.partner)
+    signature.source_url = entry.source_url
 
 
 def _may_mail(signature: Signature, now: datetime) -> bool:

@@ -9,6 +9,7 @@ from flask_babel import get_locale
 from markupsafe import Markup, escape
 
 from .forms import ACTION_LABELS, country_names
+from .themes import Theme
 
 RTL_LANGUAGES = {"ar", "fa", "he", "ps", "sd", "ur", "yi"}
 URL = re.compile(r"https?://[^\s<>\"']+")
@@ -37,9 +38,13 @@ def action_label(action: str) -> str:
     return str(ACTION_LABELS.get(action, action))
 
 
-def text_direction() -> dict[str, str]:
+def page_context() -> dict[str, object]:
+    """The text direction of the current locale; first-party pages follow the reader's OS theme."""
     locale = get_locale()
-    return {"text_direction": "rtl" if locale and locale.language in RTL_LANGUAGES else "ltr"}
+    return {
+        "text_direction": "rtl" if locale and locale.language in RTL_LANGUAGES else "ltr",
+        "default_theme": Theme("auto"),
+    }
 
 
 def register(app: Flask) -> None:
@@ -47,4 +52,4 @@ def register(app: Flask) -> None:
         paragraphs=paragraphs, linkify=linkify, country_name=country_name, action_label=action_label
     )
     app.jinja_env.globals["get_locale"] = get_locale
-    app.context_processor(text_direction)
+    app.context_processor(page_context)

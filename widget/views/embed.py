@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
+
 from flask import Blueprint, Response, abort, g, render_template, request, send_from_directory
 
-from .. import LOCALES, paths, signing, widget_state
+from .. import LOCALES, partners, paths, signing, widget_state
 from ..campaigns import find_campaign
 from ..clock import utcnow
 from ..counter import tally
@@ -13,6 +15,7 @@ from ..forms import make_sign_form
 from ..models import Campaign, Signature
 from ..notices import MailNotices
 from ..security import is_same_origin
+from ..themes import parse_theme
 from ..tokens import TokenExpired, TokenInvalid
 from . import absolute_url, our_origin
 
@@ -35,14 +38,21 @@ def limit_body_size() -> None:
     request.max_content_length = MAX_CONTENT_LENGTH
 
 
+@bp.before_request
+def style_nonce() -> None:
+    """A partner's accent colour is the one inline style; the CSP admits it by this nonce."""
+    g.style_nonce = secrets.token_urlsafe(16)
+
+
 @bp.after_request
 def security_headers(response: Response) -> Response:
-    """No page here may be framed except the widget itself (see ``frame_ancestors``)."""
+    """No page here may be framed except the widget itself (see ``allow_framing``)."""
     ancestors = g.get("frame_ancestors", "'none'")
     response.headers.setdefault(
         "Content-Security-Policy",
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        f"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors {ancestors}",
+        f"default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{g.style_nonce}'; "
+        "img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+        f"frame-ancestors {ancestors}",
     )
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -68,20 +78,29 @@ def choose_locale(campaign: Campaign) -> str:
 
 
 def allow_framing(campaign: Campaign) -> None:
-    origins = campaign.allowed_origins
-    g.frame_ancestors = "*" if "*" in origins else " ".join(["'self'", *origins])
+    """``Content-Security-Policy: frame-ancestors`` (X-Frame-Options cannot list origins)."""
+    origins = partners.frame_ancestors(db.session, campaign)
+    g.frame_ancestors = "*" if origins == ["*"] else " ".join(["'self'", *origins])
 
 
-def render_widget(campaign: Campaign, form: object, status: int = 200) -> tuple[str, int]:
+def render_widget(
+    campaign: Campaign, form: object, source: str | None, status: int = 200
+) -> tuple[str, int]:
     allow_framing(campaign)
     return render_template(
         "widget/page.html",
         campaign=campaign,
         form=form,
+        source=source,
         tally=tally(db.session, campaign.id, campaign.actions),
         is_open=campaign.is_open(utcnow()),
         query=request.args.to_dict(),
+        theme=parse_theme(request.args.get("theme")),
     ), status
+
+
+def posted_source() -> str | None:
+    return partners.source_url(request.form.get("source"), our_origin())
 
 
 def render_message(template: str, status: int = 200, **context: object) -> tuple[str, int]:
@@ -99,7 +118,7 @@ def embed_js() -> Response:
 def page(slug: str) -> tuple[str, int]:
     campaign = campaign_or_404(slug)
     form = make_sign_form(campaign, widget_state().form_tokens, g.widget_locale, formdata=None)
-    return render_widget(campaign, form)
+    return render_widget(campaign, form, partners.source_url(request.referrer, our_origin()))
 
 
 @bp.post("/w/<slug>")
@@ -109,7 +128,7 @@ def sign(slug: str) -> tuple[str, int]:
         return render_message("widget/problem.html", 403, campaign=campaign, problem="origin")
     form = make_sign_form(campaign, widget_state().form_tokens, g.widget_locale)
     if not form.validate():
-        return render_widget(campaign, form, 400)
+        return render_widget(campaign, form, posted_source(), 400)
     entry = signing.SignatureEntry(
         name=form.name.data,
         email=form.email.data,
@@ -118,13 +137,20 @@ def sign(slug: str) -> tuple[str, int]:
         opt_in=bool(form.opt_in.data),
         consent_version=signing.CONSENT_VERSION,
         language=g.widget_locale,
+        partner=request.args.get("partner"),
+        source_url=posted_source(),
     )
     notices = MailNotices(absolute_url, widget_state().verify_tokens)
     outcome = signing.submit_signature(db.session, campaign, entry, now=utcnow(), notices=notices)
     if outcome is signing.Submitted.CAMPAIGN_CLOSED:
-        return render_widget(campaign, form, 409)
+        return render_widget(campaign, form, None, 409)
     allow_framing(campaign)
-    return render_message("widget/check_email.html", campaign=campaign, query=request.args)
+    return render_message(
+        "widget/check_email.html",
+        campaign=campaign,
+        query=request.args,
+        theme=parse_theme(request.args.get("theme")),
+    )
 
 
 def signature_from_token(token: str) -> tuple[Signature | None, tuple[str, int] | None]:
