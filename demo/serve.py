@@ -42,6 +42,7 @@ def main() -> None:
     from widget.cli import upgrade_database
     from widget.clock import utcnow
     from widget.extensions import db
+    from widget.partners import save_partner
     from widget.paths import CAMPAIGNS
 
     app = create_app()
@@ -49,6 +50,7 @@ def main() -> None:
         upgrade_database(app)
         for file in sorted(CAMPAIGNS.glob("*.toml")):
             load_campaign_file(db.session, file, utcnow())
+        save_partner(db.session, "daily-courier", "The Daily Courier", [PARTNER_URL], utcnow())
     partner = partner_server()
     threading.Thread(target=partner.serve_forever, daemon=True).start()
     print(

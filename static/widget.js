@@ -64,15 +64,21 @@
     if (progress) progress.value = Math.min(count, Number(progress.max));
     label.textContent = plural && plural.select(count) === "one" ? label.dataset.one : label.dataset.other;
     announce.textContent = format.format(count) + " " + label.textContent;
-    if (still || count < from) { number.textContent = format.format(count); return; }
+    var final = format.format(count);
+    if (still || count < from) { number.textContent = final; return; }
+    // Count up; an offscreen iframe gets no animation frames, so a timer settles the number.
     var start = null;
     function step(time) {
+      if (number.dataset.count !== String(count)) return;
       if (start === null) start = time;
       var t = Math.min(1, (time - start) / 600);
       number.textContent = format.format(Math.round(from + (count - from) * (1 - Math.pow(1 - t, 3))));
       if (t < 1) requestAnimationFrame(step);
     }
     requestAnimationFrame(step);
+    setTimeout(function () {
+      if (number.dataset.count === String(count)) number.textContent = final;
+    }, 700);
   }
 
   function poll() {

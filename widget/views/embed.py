@@ -94,9 +94,17 @@ def render_widget(
         source=source,
         tally=tally(db.session, campaign.id, campaign.actions),
         is_open=campaign.is_open(utcnow()),
-        query=request.args.to_dict(),
+        query=widget_query(),
         theme=parse_theme(request.args.get("theme")),
     ), status
+
+
+#: the query parameters the widget page understands, carried from the page to its form
+WIDGET_PARAMS = ("partner", "lang", "theme", "host")
+
+
+def widget_query() -> dict[str, str]:
+    return {key: request.args[key][:200] for key in WIDGET_PARAMS if request.args.get(key)}
 
 
 def posted_source() -> str | None:
@@ -148,7 +156,7 @@ def sign(slug: str) -> tuple[str, int]:
     return render_message(
         "widget/check_email.html",
         campaign=campaign,
-        query=request.args,
+        query=widget_query(),
         theme=parse_theme(request.args.get("theme")),
     )
 
