@@ -50,8 +50,14 @@ def unavailable(reason: str) -> None:
 
 
 def make_settings(database_url: str, tmp_path: Path, **env: str) -> Settings:
+    """Settings for a test app; forms may be sent at once (the bot tests set a fill time)."""
     return Settings.from_env(
-        {"WIDGET_SECRET_KEY": SECRET, "WIDGET_DATABASE_URL": database_url, **env},
+        {
+            "WIDGET_SECRET_KEY": SECRET,
+            "WIDGET_DATABASE_URL": database_url,
+            "WIDGET_MIN_FILL_SECONDS": "0",
+            **env,
+        },
         instance_path=tmp_path / "instance",
     )
 

@@ -35,8 +35,8 @@ class WidgetState:
         object.__setattr__(self, "form_tokens", form_tokens(self.settings.secret_keys))
 
 
-def widget_state() -> WidgetState:
-    state: WidgetState = current_app.extensions["widget"]
+def widget_state(app: Flask | None = None) -> WidgetState:
+    state: WidgetState = (app or current_app).extensions["widget"]
     return state
 
 
@@ -57,13 +57,14 @@ class ActionWidget:
     def init_app(
         self, app: Flask, settings: Settings | None = None, *, url_prefix: str = ""
     ) -> None:
-        from . import cli, templating
+        from . import cli, limits, templating
         from .views import api, dev, embed, health
 
         if settings is None:
             settings = Settings.from_env(instance_path=app.instance_path)
         app.extensions["widget"] = WidgetState(settings)
         db.init_app(app, settings.database_url)
+        limits.init_app(app)
         if "babel" not in app.extensions:
             babel.init_app(app, locale_selector=select_locale)
         blueprints = [embed.bp, api.bp, health.bp] + ([dev.bp] if app.debug else [])

@@ -12,6 +12,7 @@ from wtforms import BooleanField, EmailField, SelectField, SelectMultipleField, 
 from wtforms.validators import DataRequired, Email, Length, StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from .abuse import is_blocked_domain
 from .models import Campaign
 from .security import FormTokenCSRF
 from .tokens import TokenService
@@ -99,13 +100,32 @@ class SignForm(FlaskForm):
     actions = CheckboxesField(_l("What did you do?"), validate_choice=False)
     consent = BooleanField(validators=[DataRequired(_l("Please agree so that we can count you."))])
     opt_in = BooleanField(default=False)
+    #: hidden from people and assistive technology; a bot fills it in
+    website = StringField()
+
+    blocked_domains: frozenset[str] = frozenset()
+    seconds_to_fill: float | None = None
+
+    def validate_email(self, field: EmailField) -> None:
+        if field.data and is_blocked_domain(field.data, self.blocked_domains):
+            raise ValidationError(
+                _l(
+                    "We cannot confirm signatures from temporary email services. "
+                    "Please use an address you keep."
+                )
+            )
 
 
 def make_sign_form(
-    campaign: Campaign, tokens: TokenService, locale: str, **kwargs: object
+    campaign: Campaign,
+    tokens: TokenService,
+    locale: str,
+    blocked_domains: frozenset[str] = frozenset(),
+    **kwargs: object,
 ) -> SignForm:
     """A sign form for ``campaign``: its offered actions, countries named in ``locale``."""
     form = SignForm(meta={"csrf_context": (tokens, campaign.slug)}, **kwargs)
+    form.blocked_domains = blocked_domains
     form.actions.choices = [(a, ACTION_LABELS[a]) for a in campaign.actions]
     form.country.choices = list(country_names(locale))
     return form

@@ -11,7 +11,6 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
-    Integer,
     MetaData,
     String,
     Text,
@@ -100,7 +99,6 @@ class Signature(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "email_key"),
         CheckConstraint("length(country) = 2", name="country_alpha2"),
-        CheckConstraint("mails_in_window >= 0", name="mails_in_window_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -129,10 +127,10 @@ class Signature(Base):
     created_at: Mapped[datetime]
     verified_at: Mapped[datetime | None] = mapped_column(index=True)
     withdrawn_at: Mapped[datetime | None]
-    #: start of the current window for capping repeat mails to this address
-    mail_window_started_at: Mapped[datetime | None]
-    #: mails sent to this address in the current window
-    mails_in_window: Mapped[int] = mapped_column(Integer, default=0)
+    #: set when staff invalidate it as abuse: it no longer counts or exports
+    invalidated_at: Mapped[datetime | None]
+    #: keyed hash of the client IP (``widget.abuse.ip_hash``), never the IP itself
+    ip_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
     campaign: Mapped[Campaign] = relationship()
     partner: Mapped[Partner | None] = relationship()
@@ -156,6 +154,20 @@ class Count(Base):
     shard: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime]
+
+
+class Audit(Base):
+    """Who did what to supporters' data, and when: exports, invalidations, erasures."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    #: a staff email, or ``cli:<user>`` for a command
+    actor: Mapped[str] = mapped_column(String(254))
+    #: e.g. ``export``, ``invalidate``, ``erase``
+    action: Mapped[str] = mapped_column(String(40))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class OutboxMessage(Base):

@@ -12,6 +12,7 @@ signed token and the confirmation mail still stand in its way.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -25,7 +26,8 @@ from .tokens import TokenExpired, TokenInvalid, TokenService
 class FormTokenCSRF(CSRF):
     """WTForms CSRF whose token is signed with our keys and names the campaign it is for.
 
-    ``csrf_context`` is ``(TokenService, campaign slug)``.
+    ``csrf_context`` is ``(TokenService, campaign slug)``. The token also records when the
+    form was shown, so the view can tell a bot's instant submit (``form.seconds_to_fill``).
     """
 
     def setup_form(self, form):  # type: ignore[no-untyped-def]
@@ -33,7 +35,8 @@ class FormTokenCSRF(CSRF):
         return super().setup_form(form)
 
     def generate_csrf_token(self, csrf_token_field) -> str:  # type: ignore[no-untyped-def]
-        return self.tokens.dumps({"c": self.campaign, "n": secrets.token_urlsafe(8)})
+        issued = int(time.time())  # rounded down: never in the future
+        return self.tokens.dumps({"c": self.campaign, "n": secrets.token_urlsafe(8), "t": issued})
 
     def validate_csrf_token(self, form, field) -> None:  # type: ignore[no-untyped-def]
         tokens: TokenService = self.tokens
@@ -49,6 +52,8 @@ class FormTokenCSRF(CSRF):
             ) from None
         if payload.get("c") != self.campaign:
             raise ValidationError(_l("This form belongs to another campaign. Please sign again."))
+        issued = payload.get("t")
+        form.seconds_to_fill = time.time() - issued if isinstance(issued, int | float) else None
 
 
 def origin_of(url: str) -> str:

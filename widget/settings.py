@@ -7,6 +7,7 @@ later on a supporter's request.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,11 @@ class Names:
     PUBLIC_URL = "WIDGET_PUBLIC_URL"
     TRUSTED_PROXIES = "WIDGET_TRUSTED_PROXIES"
     RATELIMIT_SIGN = "WIDGET_RATELIMIT_SIGN"
+    RATELIMIT_IP = "WIDGET_RATELIMIT_IP"
+    RATELIMIT_LINKS = "WIDGET_RATELIMIT_LINKS"
+    RATELIMIT_MAIL = "WIDGET_RATELIMIT_MAIL"
+    BLOCKED_EMAIL_DOMAINS = "WIDGET_BLOCKED_EMAIL_DOMAINS"
+    MIN_FILL_SECONDS = "WIDGET_MIN_FILL_SECONDS"
 
     @classmethod
     def all(cls) -> set[str]:
@@ -69,7 +75,18 @@ class Settings:
     ratelimit_storage_url: str = "memory://"
     public_url: str | None = None
     trusted_proxies: int = 0
+    #: sign attempts per client IP per campaign
     ratelimit_sign: str = "10 per minute;100 per hour"
+    #: every state-changing request (sign, confirm) per client IP, all campaigns together
+    ratelimit_ip: str = "30 per minute;300 per hour"
+    #: opening and using confirm links, per client IP
+    ratelimit_links: str = "30 per minute;300 per hour"
+    #: mails to one address (confirm links again, "already signed" notes), all campaigns
+    ratelimit_mail: str = "3 per hour;6 per day"
+    #: refused email domains, beyond the shipped list of disposable-mail services
+    blocked_email_domains: frozenset[str] = frozenset()
+    #: a form sent faster than this after it was shown is taken for a bot
+    min_fill_seconds: float = 3.0
 
     @property
     def secret_key(self) -> str:
@@ -104,6 +121,19 @@ class Settings:
             trusted_proxies=_trusted_proxies(get(Names.TRUSTED_PROXIES) or "0"),
             ratelimit_sign=_rate_limit(
                 Names.RATELIMIT_SIGN, get(Names.RATELIMIT_SIGN) or cls.ratelimit_sign
+            ),
+            ratelimit_ip=_rate_limit(
+                Names.RATELIMIT_IP, get(Names.RATELIMIT_IP) or cls.ratelimit_ip
+            ),
+            ratelimit_links=_rate_limit(
+                Names.RATELIMIT_LINKS, get(Names.RATELIMIT_LINKS) or cls.ratelimit_links
+            ),
+            ratelimit_mail=_rate_limit(
+                Names.RATELIMIT_MAIL, get(Names.RATELIMIT_MAIL) or cls.ratelimit_mail
+            ),
+            blocked_email_domains=_domains(get(Names.BLOCKED_EMAIL_DOMAINS)),
+            min_fill_seconds=_seconds(
+                Names.MIN_FILL_SECONDS, get(Names.MIN_FILL_SECONDS) or "3", maximum=3
             ),
         )
 
@@ -210,3 +240,29 @@ def _rate_limit(name: str, value: str) -> str:
             f"{name}={value!r}: use Flask-Limiter syntax, e.g. '10 per minute;100 per hour'."
         ) from None
     return value
+
+
+DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _domains(value: str | None) -> frozenset[str]:
+    domains = frozenset(d.strip().lower() for d in (value or "").split(",") if d.strip())
+    for domain in domains:
+        if not DOMAIN.match(domain):
+            raise ConfigurationError(
+                f"{Names.BLOCKED_EMAIL_DOMAINS}: {domain!r} is not a domain; give a "
+                "comma-separated list such as spam.example,junk.example"
+            )
+    return domains
+
+
+def _seconds(name: str, value: str, *, maximum: float) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds <= maximum:
+        raise ConfigurationError(
+            f"{name}={value!r}: give a number of seconds from 0 to {maximum:g}."
+        )
+    return seconds

@@ -8,8 +8,9 @@ cannot be used to learn who signed.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import select, update
@@ -19,10 +20,9 @@ from sqlalchemy.orm import Session
 from . import counter, outbox, partners
 from .models import Campaign, Signature
 
-#: at most this many mails to one address per campaign within ``MAIL_WINDOW``
-MAILS_PER_WINDOW = 3
-MAIL_WINDOW = timedelta(hours=24)
 CONSENT_VERSION = "2026-11"
+#: providers where dots in the local part do not matter
+DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class SignatureEntry:
     partner: str | None = None
     #: the embedding page, already reduced by ``widget.partners.source_url``
     source_url: str | None = None
+    #: the client IP's keyed hash (``widget.abuse.ip_hash``)
+    ip_hash: str | None = None
 
 
 class Notices(Protocol):
@@ -65,44 +67,70 @@ class Confirmed(enum.Enum):
 
 
 def email_key(email: str) -> str:
-    """The form of an address used to find duplicates; mail still goes to it as typed."""
-    return email.strip().lower()
+    """The form of an address used to find duplicates; mail still goes to it as typed.
+
+    Case never matters; a ``+tag`` is dropped (most providers deliver ``a+x@`` to ``a@``); in
+    Gmail dots do not matter either. So one person cannot sign twice by varying the address."""
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in DOTLESS_DOMAINS:
+        domain = DOTLESS_DOMAINS[domain]
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
 
 
 def submit_signature(
-    session: Session, campaign: Campaign, entry: SignatureEntry, *, now: datetime, notices: Notices
+    session: Session,
+    campaign: Campaign,
+    entry: SignatureEntry,
+    *,
+    now: datetime,
+    notices: Notices,
+    may_mail: Callable[[str], bool],
 ) -> Submitted:
-    """Store the signature (or refresh a pending one) and queue its mail, in one transaction."""
+    """Store the signature (or refresh a pending one) and queue its mail, in one transaction.
+
+    ``may_mail(address key)`` spends the address's mail budget, so the form cannot be used to
+    flood someone's inbox."""
     if not campaign.is_open(now):
         return Submitted.CAMPAIGN_CLOSED
     try:
-        return _submit(session, campaign, entry, now, notices)
+        return _submit(session, campaign, entry, now, notices, may_mail)
     except IntegrityError:
         # The same address was submitted concurrently: the other request created the row.
         session.rollback()
-        return _submit(session, campaign, entry, now, notices)
+        return _submit(session, campaign, entry, now, notices, may_mail)
 
 
 def _submit(
-    session: Session, campaign: Campaign, entry: SignatureEntry, now: datetime, notices: Notices
+    session: Session,
+    campaign: Campaign,
+    entry: SignatureEntry,
+    now: datetime,
+    notices: Notices,
+    may_mail: Callable[[str], bool],
 ) -> Submitted:
     key = email_key(entry.email)
     signature = session.scalar(
         select(Signature).where(Signature.campaign_id == campaign.id, Signature.email_key == key)
     )
     if signature is None:
-        signature = Signature(campaign=campaign, email_key=key, created_at=now, mails_in_window=0)
+        signature = Signature(campaign=campaign, email_key=key, created_at=now)
         _fill(session, signature, entry)
         session.add(signature)
         session.flush()
         outcome = Submitted.NEW
+    elif signature.invalidated_at is not None:
+        # Taken out of the count as abuse: nothing is mailed, nothing revives it.
+        session.commit()
+        return Submitted.ALREADY_VERIFIED
     elif signature.verified_at is None and signature.withdrawn_at is None:
         # Unconfirmed: the latest submission wins; the confirm page shows what will count.
         _fill(session, signature, entry)
         outcome = Submitted.PENDING_AGAIN
     else:
         outcome = Submitted.ALREADY_VERIFIED
-    if _may_mail(signature, now):
+    if may_mail(key):
         if outcome is Submitted.ALREADY_VERIFIED:
             mail = notices.already_signed(signature)
         else:
@@ -122,24 +150,13 @@ def _fill(session: Session, signature: Signature, entry: SignatureEntry) -> None
     signature.language = entry.language
     signature.partner = partners.active_partner(session, entry.partner)
     signature.source_url = entry.source_url
-
-
-def _may_mail(signature: Signature, now: datetime) -> bool:
-    """Caps mails per address so the form cannot be used to flood someone's inbox."""
-    started = signature.mail_window_started_at
-    if started is None or now - started >= MAIL_WINDOW:
-        signature.mail_window_started_at = now
-        signature.mails_in_window = 0
-    if signature.mails_in_window >= MAILS_PER_WINDOW:
-        return False
-    signature.mails_in_window += 1
-    return True
+    signature.ip_hash = entry.ip_hash
 
 
 def confirm_signature(session: Session, signature_id: int, *, now: datetime) -> Confirmed:
     """Mark the signature verified and count it, once: the update only matches while pending."""
     signature = session.get(Signature, signature_id)
-    if signature is None or signature.withdrawn_at is not None:
+    if signature is None or signature.withdrawn_at or signature.invalidated_at:
         return Confirmed.GONE
     if signature.verified_at is not None:
         return Confirmed.ALREADY_CONFIRMED
@@ -150,6 +167,7 @@ def confirm_signature(session: Session, signature_id: int, *, now: datetime) -> 
         .where(Signature.id == signature_id)
         .where(Signature.verified_at.is_(None))
         .where(Signature.withdrawn_at.is_(None))
+        .where(Signature.invalidated_at.is_(None))
         .values(verified_at=now)
         .execution_options(synchronize_session=False)
     )

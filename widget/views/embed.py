@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 
-from flask import Blueprint, Response, abort, g, render_template, request, send_from_directory
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    make_response,
+    render_template,
+    request,
+    send_from_directory,
+)
 
-from .. import LOCALES, partners, paths, signing, widget_state
+from .. import LOCALES, abuse, limits, partners, paths, signing, widget_state
 from ..campaigns import find_campaign
 from ..clock import utcnow
 from ..counter import tally
@@ -18,6 +28,8 @@ from ..security import is_same_origin
 from ..themes import parse_theme
 from ..tokens import TokenExpired, TokenInvalid
 from . import absolute_url, our_origin
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint(
     "widget",
@@ -84,7 +96,11 @@ def allow_framing(campaign: Campaign) -> None:
 
 
 def render_widget(
-    campaign: Campaign, form: object, source: str | None, status: int = 200
+    campaign: Campaign,
+    form: object,
+    source: str | None,
+    status: int = 200,
+    rate_limited: int | None = None,
 ) -> tuple[str, int]:
     allow_framing(campaign)
     return render_template(
@@ -96,6 +112,7 @@ def render_widget(
         is_open=campaign.is_open(utcnow()),
         query=widget_query(),
         theme=parse_theme(request.args.get("theme")),
+        rate_limited=rate_limited,
     ), status
 
 
@@ -130,13 +147,23 @@ def page(slug: str) -> tuple[str, int]:
 
 
 @bp.post("/w/<slug>")
+@limits.limit_per_ip
+@limits.limit_signing
 def sign(slug: str) -> tuple[str, int]:
     campaign = campaign_or_404(slug)
     if not is_same_origin(request.headers, our_origin()):
         return render_message("widget/problem.html", 403, campaign=campaign, problem="origin")
-    form = make_sign_form(campaign, widget_state().form_tokens, g.widget_locale)
+    settings = widget_state().settings
+    form = make_sign_form(
+        campaign, widget_state().form_tokens, g.widget_locale, settings.blocked_email_domains
+    )
     if not form.validate():
         return render_widget(campaign, form, posted_source(), 400)
+    signal = abuse.bot_signal(form.website.data, form.seconds_to_fill, settings.min_fill_seconds)
+    if signal:
+        # The ordinary answer, so the bot learns nothing; no row, no mail, no count.
+        log.info("sign form on %s taken for a bot (%s)", campaign.slug, signal)
+        return check_email_page(campaign)
     entry = signing.SignatureEntry(
         name=form.name.data,
         email=form.email.data,
@@ -147,11 +174,23 @@ def sign(slug: str) -> tuple[str, int]:
         language=g.widget_locale,
         partner=request.args.get("partner"),
         source_url=posted_source(),
+        ip_hash=abuse.ip_hash(settings.secret_key, request.remote_addr),
     )
-    notices = MailNotices(absolute_url, widget_state().verify_tokens)
-    outcome = signing.submit_signature(db.session, campaign, entry, now=utcnow(), notices=notices)
+    outcome = signing.submit_signature(
+        db.session,
+        campaign,
+        entry,
+        now=utcnow(),
+        notices=MailNotices(absolute_url, widget_state().verify_tokens),
+        may_mail=limits.may_mail,
+    )
     if outcome is signing.Submitted.CAMPAIGN_CLOSED:
         return render_widget(campaign, form, None, 409)
+    return check_email_page(campaign)
+
+
+def check_email_page(campaign: Campaign) -> tuple[str, int]:
+    """The one answer to every accepted submission: new, repeated, or a bot's."""
     allow_framing(campaign)
     return render_message(
         "widget/check_email.html",
@@ -182,6 +221,7 @@ def signature_from_token(token: str) -> tuple[Signature | None, tuple[str, int] 
 
 
 @bp.get("/v/<token>")
+@limits.limit_links
 def verify(token: str) -> tuple[str, int]:
     """Shows what will be confirmed; only the button (a POST) confirms, so mail scanners don't."""
     signature, problem = signature_from_token(token)
@@ -194,6 +234,8 @@ def verify(token: str) -> tuple[str, int]:
 
 
 @bp.post("/v/<token>")
+@limits.limit_links
+@limits.limit_per_ip
 def confirm(token: str) -> tuple[str, int]:
     signature, problem = signature_from_token(token)
     if problem:
@@ -216,6 +258,25 @@ def confirm(token: str) -> tuple[str, int]:
 @bp.errorhandler(404)
 def not_found(_error: Exception) -> tuple[str, int]:
     return render_message("widget/problem.html", 404, campaign=None, problem="not-found")
+
+
+@bp.errorhandler(429)
+def too_many(_error: Exception) -> Response:
+    """Over a limit: the widget's own page, saying when to try again; what was typed is kept."""
+    retry = limits.retry_after()
+    minutes = max(1, -(-retry // 60))
+    campaign = find_campaign(db.session, (request.view_args or {}).get("slug", ""))
+    if request.endpoint == "widget.sign" and campaign is not None:
+        g.widget_locale = choose_locale(campaign)
+        form = make_sign_form(campaign, widget_state().form_tokens, g.widget_locale)
+        body, status = render_widget(campaign, form, posted_source(), 429, rate_limited=minutes)
+    else:
+        body, status = render_message(
+            "widget/problem.html", 429, campaign=campaign, problem="too-many", minutes=minutes
+        )
+    response = make_response(body, status)
+    response.headers["Retry-After"] = str(retry)
+    return response
 
 
 @bp.errorhandler(413)

@@ -1,0 +1,235 @@
+"""Keeping the count trustworthy: bot signs, throw-away addresses, hashed client IPs, and the
+staff's tools to look at unusual signing and to take fake signatures out of the count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from importlib.resources import files
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import counter
+from .models import Audit, Campaign, Partner, Signature
+
+log = logging.getLogger(__name__)
+
+#: big providers whose share of signatures says nothing about abuse
+COMMON_PROVIDERS = frozenset(
+    {
+        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
+        "yahoo.com", "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com",
+        "gmx.de", "gmx.net", "web.de", "mail.ru", "yandex.ru",
+    }
+)  # fmt: skip
+#: an IP hash with this many signatures in the window is highlighted
+UNUSUAL_PER_IP = 5
+#: a less common email domain with this many, and this share of the window, is highlighted
+UNUSUAL_PER_DOMAIN = 10
+UNUSUAL_DOMAIN_SHARE = 0.25
+#: a partner with this many, and this share of the window, is highlighted
+UNUSUAL_PER_PARTNER = 20
+UNUSUAL_PARTNER_SHARE = 0.5
+
+
+@cache
+def disposable_domains() -> frozenset[str]:
+    """The shipped list of throw-away mail services (``widget/data/disposable_domains.txt``)."""
+    text = files("widget").joinpath("data/disposable_domains.txt").read_text(encoding="utf-8")
+    lines = (line.strip().lower() for line in text.splitlines())
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def is_blocked_domain(email: str, extra: Iterable[str] = ()) -> bool:
+    """Whether the address is at a blocked domain or one of its subdomains."""
+    domain = email.rpartition("@")[2].strip().lower().rstrip(".")
+    blocked = disposable_domains() | frozenset(extra)
+    labels = domain.split(".")
+    return any(".".join(labels[i:]) in blocked for i in range(len(labels) - 1))
+
+
+def bot_signal(
+    honeypot: str | None, seconds_to_fill: float | None, min_seconds: float
+) -> str | None:
+    """Why a submission looks automated (``honeypot``, ``too-fast``), or None.
+
+    A person never sees the honeypot field and needs more than a few seconds for the form."""
+    if honeypot:
+        return "honeypot"
+    if seconds_to_fill is not None and seconds_to_fill < min_seconds:
+        return "too-fast"
+    return None
+
+
+def ip_hash(secret_key: str, ip: str | None) -> str | None:
+    """A keyed hash of the client IP: enough to group signatures, useless to recover the IP."""
+    if not ip:
+        return None
+    key = hashlib.sha256(f"action-widget.ip-hash:{secret_key}".encode()).digest()
+    return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def email_domain(signature: Signature) -> str:
+    return signature.email_key.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class Group:
+    key: str
+    signatures: int
+    unusual: bool
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Signatures made in a window, grouped three ways, the unusual groups marked."""
+
+    since: datetime
+    until: datetime
+    total: int
+    by_ip: list[Group] = field(default_factory=list)
+    by_domain: list[Group] = field(default_factory=list)
+    by_partner: list[Group] = field(default_factory=list)
+
+
+def recent_activity(
+    session: Session, campaign: Campaign, since: datetime, until: datetime
+) -> Activity:
+    rows = session.execute(
+        select(Signature.ip_hash, Signature.email_key, Partner.slug)
+        .outerjoin(Partner, Signature.partner_id == Partner.id)
+        .where(Signature.campaign_id == campaign.id)
+        .where(Signature.created_at >= since, Signature.created_at < until)
+        .where(Signature.invalidated_at.is_(None))
+    ).all()
+    total = len(rows)
+    by_ip = Counter(ip or "(none)" for ip, _email, _partner in rows)
+    by_domain = Counter(email.rpartition("@")[2] for _ip, email, _partner in rows)
+    by_partner = Counter(partner or "(direct)" for _ip, _email, partner in rows)
+
+    def share(count: int) -> float:
+        return count / total if total else 0.0
+
+    return Activity(
+        since,
+        until,
+        total,
+        by_ip=[Group(k, n, k != "(none)" and n >= UNUSUAL_PER_IP) for k, n in by_ip.most_common()],
+        by_domain=[
+            Group(
+                k,
+                n,
+                k not in COMMON_PROVIDERS
+                and n >= UNUSUAL_PER_DOMAIN
+                and share(n) >= UNUSUAL_DOMAIN_SHARE,
+            )
+            for k, n in by_domain.most_common()
+        ],
+        by_partner=[
+            Group(
+                k,
+                n,
+                k != "(direct)" and n >= UNUSUAL_PER_PARTNER and share(n) >= UNUSUAL_PARTNER_SHARE,
+            )
+            for k, n in by_partner.most_common()
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which signatures to invalidate: every given criterion must match."""
+
+    ip_hash: str | None = None
+    domain: str | None = None
+    partner: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def is_empty(self) -> bool:
+        return not any((self.ip_hash, self.domain, self.partner, self.since, self.until))
+
+    def describe(self) -> dict[str, str]:
+        return {k: str(v) for k, v in vars(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Invalidation:
+    pending: int
+    verified: int
+    by_action: dict[str, int]
+    applied: bool
+
+
+def invalidate(
+    session: Session,
+    campaign: Campaign,
+    selection: Selection,
+    *,
+    now: datetime,
+    actor: str,
+    apply: bool,
+) -> Invalidation:
+    """Take the selected signatures out of the count (or, without ``apply``, say what would
+    change). Counts are corrected and the audit entry written in the same transaction."""
+    if selection.is_empty():
+        raise ValueError("give at least one of: ip hash, domain, partner, time window")
+    query = (
+        select(Signature)
+        .where(Signature.campaign_id == campaign.id)
+        .where(Signature.invalidated_at.is_(None), Signature.withdrawn_at.is_(None))
+    )
+    if selection.ip_hash:
+        query = query.where(Signature.ip_hash == selection.ip_hash)
+    if selection.domain:
+        query = query.where(Signature.email_key.endswith("@" + selection.domain.lower()))
+    if selection.partner:
+        query = query.join(Partner).where(Partner.slug == selection.partner)
+    if selection.since:
+        query = query.where(Signature.created_at >= selection.since)
+    if selection.until:
+        query = query.where(Signature.created_at < selection.until)
+    signatures = session.scalars(query.with_for_update()).all()
+    verified = [s for s in signatures if s.verified_at is not None]
+    by_action = Counter(action for s in verified for action in s.actions)
+    result = Invalidation(len(signatures) - len(verified), len(verified), dict(by_action), apply)
+    if not apply:
+        session.rollback()
+        return result
+    for signature in signatures:
+        signature.invalidated_at = now
+        if signature.verified_at is not None:
+            counter.add(
+                session, campaign.id, signature.actions, shard_key=signature.id, now=now, delta=-1
+            )
+    session.add(
+        Audit(
+            at=now,
+            actor=actor,
+            action="invalidate",
+            details={
+                "campaign": campaign.slug,
+                "selection": selection.describe(),
+                "pending": result.pending,
+                "verified": result.verified,
+            },
+        )
+    )
+    session.commit()
+    log.warning(
+        "%s invalidated %d verified and %d pending signatures of %s (%s)",
+        actor,
+        result.verified,
+        result.pending,
+        campaign.slug,
+        selection.describe(),
+    )
+    return result

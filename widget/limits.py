@@ -1,0 +1,93 @@
+"""Rate limits, all in one place (Flask-Limiter, moving window).
+
+- Client IP: ``request.remote_addr``, which ``WIDGET_TRUSTED_PROXIES`` (werkzeug's ProxyFix)
+  takes from ``X-Forwarded-For`` only as far as trusted proxies wrote it. With 0 proxies the
+  header is ignored, so forging it buys no fresh budget.
+- Storage: ``WIDGET_RATELIMIT_STORAGE_URL``. If Redis goes down, limits fall back to each
+  process's memory (logged as a warning by Flask-Limiter) rather than failing supporters with
+  a 500 or letting everything through.
+- Flask-Limiter keeps its storage on the ``limiter`` object, so one process serves one app.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, request
+from flask_limiter import Limiter
+from limits import parse_many
+
+from . import widget_state
+
+log = logging.getLogger(__name__)
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def client_and_campaign() -> str:
+    return f"{client_ip()}/{(request.view_args or {}).get('slug', '')}"
+
+
+limiter = Limiter(
+    client_ip,
+    strategy="moving-window",
+    in_memory_fallback_enabled=True,
+    key_prefix="action-widget",
+)
+
+
+def sign_limit() -> str:
+    return widget_state().settings.ratelimit_sign
+
+
+def ip_limit() -> str:
+    return widget_state().settings.ratelimit_ip
+
+
+def links_limit() -> str:
+    return widget_state().settings.ratelimit_links
+
+
+#: per client IP per campaign, on sign POSTs only
+limit_signing = limiter.limit(sign_limit, key_func=client_and_campaign, methods=["POST"])
+#: one budget per client IP shared by every state-changing request
+limit_per_ip = limiter.shared_limit(ip_limit, scope="ip", methods=["POST"])
+#: confirm links, per client IP, whatever the method
+limit_links = limiter.shared_limit(links_limit, scope="links")
+
+
+def init_app(app: Flask) -> None:
+    settings = widget_state(app).settings
+    app.config["RATELIMIT_STORAGE_URI"] = settings.ratelimit_storage_url
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1})
+    if settings.ratelimit_storage_url.startswith("memory"):
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = {}
+    limiter.init_app(app)
+
+
+def retry_after() -> int:
+    """Seconds until the limit that was just hit lets the client in again."""
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    return max(1, int(current.reset_at - time.time()))
+
+
+def may_mail(address_key: str) -> bool:
+    """Spend one of the address's mail budget (``WIDGET_RATELIMIT_MAIL``), if any is left.
+
+    Shared by every process through the limiter's storage; if that storage is unreachable the
+    mail goes out (a supporter's confirmation matters more than a cap) and it is logged."""
+    items = parse_many(widget_state().settings.ratelimit_mail)
+    try:
+        strategy = limiter.limiter
+        if not all(strategy.test(item, "mail", address_key) for item in items):
+            return False
+        for item in items:
+            strategy.hit(item, "mail", address_key)
+    except Exception:
+        log.exception("rate limit storage unreachable: mail to one address not capped")
+    return True
