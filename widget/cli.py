@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import getpass
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import click
 from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from sqlalchemy.orm import Session
 
 from . import paths, widget_state
-from .campaigns import CampaignFileError, load_campaign_file
+from .abuse import Selection, invalidate, recent_activity
+from .campaigns import CampaignFileError, find_campaign, load_campaign_file
 from .clock import utcnow
 from .extensions import db
+from .models import Campaign
 from .outbox import SmtpTransport, deliver_due
 from .partners import PartnerError, save_partner
 
@@ -100,9 +105,77 @@ def outbox_work(once: bool, interval: float) -> None:
             time.sleep(interval)
 
 
+def campaign_named(session: Session, slug: str) -> Campaign:
+    campaign = find_campaign(session, slug)
+    if campaign is None:
+        raise click.ClickException(f"No campaign {slug!r}. Load it with: campaign load FILE")
+    return campaign
+
+
+@click.command("activity")
+@click.argument("campaign_slug")
+@click.option("--hours", default=1.0, show_default=True, help="How far back to look.")
+@with_appcontext
+def activity(campaign_slug: str, hours: float) -> None:
+    """Signatures of the last HOURS by IP hash, email domain and partner; '!' marks unusual."""
+    now = utcnow()
+    with db.sessionmaker()() as session:
+        campaign = campaign_named(session, campaign_slug)
+        report = recent_activity(session, campaign, now - timedelta(hours=hours), now)
+    click.echo(f"{report.total} signatures on {campaign_slug} in the last {hours:g} h")
+    for title, groups in (
+        ("IP hash", report.by_ip),
+        ("email domain", report.by_domain),
+        ("partner", report.by_partner),
+    ):
+        click.echo(f"\nby {title}:")
+        for group in groups[:20]:
+            click.echo(f"  {'!' if group.unusual else ' '} {group.signatures:>6}  {group.key}")
+
+
+@click.command("invalidate")
+@click.argument("campaign_slug")
+@click.option("--ip-hash", help="Signatures from this IP hash (see: activity).")
+@click.option("--domain", help="Signatures with an email address at this domain.")
+@click.option("--partner", help="Signatures credited to this partner slug.")
+@click.option("--since", type=click.DateTime(), help="Made at or after this UTC time.")
+@click.option("--until", type=click.DateTime(), help="Made before this UTC time.")
+@click.option("--apply", is_flag=True, help="Do it. Without this, only show what would change.")
+@with_appcontext
+def invalidate_command(campaign_slug: str, apply: bool, **criteria: object) -> None:
+    """Take fake signatures out of the count: every given criterion must match.
+
+    Runs dry unless --apply; counts are corrected and the change audited in one transaction."""
+    selection = Selection(**criteria)  # type: ignore[arg-type]
+    if selection.is_empty():
+        raise click.UsageError(
+            "Give at least one of --ip-hash, --domain, --partner, --since, --until."
+        )
+    with db.sessionmaker()() as session:
+        campaign = campaign_named(session, campaign_slug)
+        result = invalidate(
+            session,
+            campaign,
+            selection,
+            now=utcnow(),
+            actor=f"cli:{getpass.getuser()}",
+            apply=apply,
+        )
+    actions = ", ".join(f"{k} {v}" for k, v in sorted(result.by_action.items())) or "no actions"
+    verb = "Invalidated" if apply else "Would invalidate"
+    click.echo(
+        f"{verb} {result.verified} verified signatures ({actions}) and {result.pending} pending "
+        f"on {campaign_slug}."
+    )
+    if not apply:
+        click.echo("Nothing was changed. Run again with --apply to do it.")
+
+
 def register(app: Flask) -> None:
     for group in (db_group, campaign_group, outbox_group, partner_group):
         app.cli.add_command(group)
+    app.cli.add_command(activity)
+    app.cli.add_command(invalidate_command)
 
 
 def main() -> None:

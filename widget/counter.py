@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -39,20 +39,36 @@ def add(
     now: datetime,
     delta: int = 1,
 ) -> None:
-    """Add ``delta`` to the total and to each action; the caller commits."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    """Add ``delta`` (+1 on confirmation, -1 on withdrawal or invalidation) to the total and to
+    each action; the caller commits. ``shard_key`` must be the same for both directions."""
     shard = shard_key % SHARDS
     for action in (TOTAL, *actions):
-        statement = insert(Count).values(
-            campaign_id=campaign_id, action=action, shard=shard, value=delta, updated_at=now
-        )
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[Count.campaign_id, Count.action, Count.shard],
-                set_={"value": Count.value + delta, "updated_at": now},
+        if delta > 0:
+            _increment(session, campaign_id, action, shard, delta, now)
+        else:
+            session.execute(
+                update(Count)
+                .where(Count.campaign_id == campaign_id)
+                .where(Count.action == action, Count.shard == shard)
+                .values(value=Count.value + delta, updated_at=now)
             )
+
+
+def _increment(
+    session: Session, campaign_id: int, action: str, shard: int, delta: int, now: datetime
+) -> None:
+    """Insert the shard's row or add to it, in one statement (no read-then-write race)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Count).values(
+        campaign_id=campaign_id, action=action, shard=shard, value=delta, updated_at=now
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Count.campaign_id, Count.action, Count.shard],
+            set_={"value": Count.value + delta, "updated_at": now},
         )
+    )
 
 
 def tally(session: Session, campaign_id: int, offered: Iterable[str] = ()) -> Tally:

@@ -66,6 +66,9 @@ def init_app(app: Flask) -> None:
     if settings.ratelimit_storage_url.startswith("memory"):
         app.config["RATELIMIT_STORAGE_OPTIONS"] = {}
     limiter.init_app(app)
+    # init_app makes fresh storage but keeps the old storage's "dead" flag; a new app (tests,
+    # a reloaded dev server) must start by trying its own storage.
+    limiter._storage_dead = False
 
 
 def retry_after() -> int:

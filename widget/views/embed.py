@@ -214,7 +214,7 @@ def signature_from_token(token: str) -> tuple[Signature | None, tuple[str, int] 
             "widget/link_problem.html", 400, campaign=None, problem="invalid"
         )
     signature = db.session.get(Signature, payload.get("s"))
-    if signature is None or signature.withdrawn_at is not None:
+    if signature is None or signature.withdrawn_at or signature.invalidated_at:
         return None, render_message("widget/link_problem.html", 404, campaign=None, problem="gone")
     g.widget_locale = signature.language if signature.language in LOCALES else LOCALES[0]
     return signature, None
