@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from limits import parse_many
 
@@ -190,8 +190,9 @@ def parse_mail_url(value: str) -> MailURL:
         scheme=parts.scheme,
         host=parts.hostname,
         port=port,
-        username=parts.username,
-        password=parts.password,
+        # user:pass in a URL are percent-encoded ("@" as %40); SMTP login wants them decoded
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
         starttls=query.get("starttls", ["0"])[0] in ("1", "true", "yes"),
         timeout=timeout,
     )
@@ -224,7 +225,7 @@ def _public_url(value: str | None) -> str | None:
 
 
 def _trusted_proxies(value: str) -> int:
-    if not value.isdigit() or int(value) > 10:
+    if not (value.isascii() and value.isdigit()) or int(value) > 10:
         raise ConfigurationError(
             f"{Names.TRUSTED_PROXIES}={value!r}: give how many reverse proxies set "
             "X-Forwarded-For in front of the app (0 to 10; 0 trusts none)."
