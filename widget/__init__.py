@@ -18,8 +18,8 @@ from .tokens import TokenService, form_tokens, verify_tokens
 
 __all__ = ["ActionWidget", "ConfigurationError", "Settings", "create_app"]
 
-#: the interface languages that have a catalog
-LOCALES = ("en",)
+#: the interface languages that have a catalog (``widget/translations``); English first
+LOCALES = ("en", "ur", "fa", "ps")
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,9 @@ class ActionWidget:
         db.init_app(app, settings.database_url)
         limits.init_app(app)
         if "babel" not in app.extensions:
+            app.config.setdefault(
+                "BABEL_TRANSLATION_DIRECTORIES", str(paths.PACKAGE / "translations")
+            )
             babel.init_app(app, locale_selector=select_locale)
         blueprints = [embed.bp, api.bp, health.bp] + ([dev.bp] if app.debug else [])
         for blueprint in blueprints:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from babel import Locale
+from babel.numbers import format_decimal
 from flask import Flask
 from flask_babel import get_locale
 from markupsafe import Markup, escape
@@ -47,9 +49,27 @@ def page_context() -> dict[str, object]:
     }
 
 
+#: the digits of the numbering systems our locales default to (Babel formats, not transliterates)
+DIGITS = {"arab": "٠١٢٣٤٥٦٧٨٩", "arabext": "۰۱۲۳۴۵۶۷۸۹"}
+
+
+def number(value: int) -> str:
+    """A number in the reader's digits and grouping (Persian digits in Farsi and Pashto, Latin
+    in Urdu, as CLDR has it); ``data-count`` attributes keep plain digits for scripts."""
+    locale = Locale.parse(str(get_locale() or "en"))
+    system = locale.default_numbering_system
+    text = format_decimal(value, locale=locale, numbering_system="default")
+    digits = DIGITS.get(system)
+    return text.translate(str.maketrans("0123456789", digits)) if digits else text
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(
-        paragraphs=paragraphs, linkify=linkify, country_name=country_name, action_label=action_label
+        paragraphs=paragraphs,
+        linkify=linkify,
+        country_name=country_name,
+        action_label=action_label,
+        number=number,
     )
     app.jinja_env.globals["get_locale"] = get_locale
     app.context_processor(page_context)

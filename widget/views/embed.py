@@ -82,11 +82,13 @@ def campaign_or_404(slug: str) -> Campaign:
 
 
 def choose_locale(campaign: Campaign) -> str:
-    """``?lang=`` if we speak it, else the campaign's first such language, else the browser's."""
-    for code in (request.args.get("lang"), *campaign.languages):
-        if code in LOCALES:
-            return code
-    return request.accept_languages.best_match(LOCALES) or LOCALES[0]
+    """``?lang=`` (from ``data-lang``) if we speak it, else the browser's preference among the
+    campaign's languages, else the campaign's first language we speak, else English."""
+    offered = [code for code in campaign.languages if code in LOCALES] or [LOCALES[0]]
+    wanted = request.args.get("lang")
+    if wanted in LOCALES:
+        return wanted
+    return request.accept_languages.best_match(offered) or offered[0]
 
 
 def allow_framing(campaign: Campaign) -> None:
