@@ -13,8 +13,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import paths
 from .extensions import babel, db
+from .privacy import Retention
 from .settings import ConfigurationError, Settings
-from .tokens import TokenService, form_tokens, verify_tokens
+from .tokens import TokenService, form_tokens, manage_tokens, verify_tokens
 
 __all__ = ["ActionWidget", "ConfigurationError", "Settings", "create_app"]
 
@@ -29,10 +30,18 @@ class WidgetState:
     settings: Settings
     verify_tokens: TokenService = field(init=False)
     form_tokens: TokenService = field(init=False)
+    manage_tokens: TokenService = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "verify_tokens", verify_tokens(self.settings.secret_keys))
-        object.__setattr__(self, "form_tokens", form_tokens(self.settings.secret_keys))
+        keys = self.settings.secret_keys
+        object.__setattr__(self, "verify_tokens", verify_tokens(keys))
+        object.__setattr__(self, "form_tokens", form_tokens(keys))
+        object.__setattr__(self, "manage_tokens", manage_tokens(keys))
+
+    @property
+    def retention(self) -> Retention:
+        s = self.settings
+        return Retention(s.retention_pending_days, s.retention_closed_days, s.retention_mail_days)
 
 
 def widget_state(app: Flask | None = None) -> WidgetState:
@@ -58,7 +67,7 @@ class ActionWidget:
         self, app: Flask, settings: Settings | None = None, *, url_prefix: str = ""
     ) -> None:
         from . import cli, limits, templating
-        from .views import api, dev, embed, health
+        from .views import api, dev, embed, health, manage
 
         if settings is None:
             settings = Settings.from_env(instance_path=app.instance_path)
@@ -70,7 +79,7 @@ class ActionWidget:
                 "BABEL_TRANSLATION_DIRECTORIES", str(paths.PACKAGE / "translations")
             )
             babel.init_app(app, locale_selector=select_locale)
-        blueprints = [embed.bp, api.bp, health.bp] + ([dev.bp] if app.debug else [])
+        blueprints = [embed.bp, manage.bp, api.bp, health.bp] + ([dev.bp] if app.debug else [])
         for blueprint in blueprints:
             # register_blueprint's url_prefix replaces the blueprint's own, so join them here.
             prefix = url_prefix.rstrip("/") + (blueprint.url_prefix or "")

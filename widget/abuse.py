@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cache
 from importlib.resources import files
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from . import counter
@@ -197,7 +197,7 @@ def invalidate(
         query = query.where(Signature.created_at >= selection.since)
     if selection.until:
         query = query.where(Signature.created_at < selection.until)
-    signatures = session.scalars(query.with_for_update()).all()
+    signatures = session.scalars(query).all()
     verified = [s for s in signatures if s.verified_at is not None]
     by_action = Counter(action for s in verified for action in s.actions)
     result = Invalidation(len(signatures) - len(verified), len(verified), dict(by_action), apply)
@@ -205,8 +205,17 @@ def invalidate(
         session.rollback()
         return result
     for signature in signatures:
-        signature.invalidated_at = now
-        if signature.verified_at is not None:
+        # Conditional, so a withdrawal or another invalidation at the same moment never makes
+        # the count drop twice.
+        marked = session.execute(
+            update(Signature)
+            .where(Signature.id == signature.id)
+            .where(Signature.invalidated_at.is_(None), Signature.withdrawn_at.is_(None))
+            .values(invalidated_at=now)
+            .returning(Signature.verified_at)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if marked is not None and marked.verified_at is not None:
             counter.add(
                 session, campaign.id, signature.actions, shard_key=signature.id, now=now, delta=-1
             )

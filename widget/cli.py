@@ -22,6 +22,7 @@ from .extensions import db
 from .models import Campaign
 from .outbox import SmtpTransport, deliver_due
 from .partners import PartnerError, save_partner
+from .privacy import erase_supporter, find_by_email, purge
 
 db_group = AppGroup("db", help="The database schema (Alembic migrations).")
 campaign_group = AppGroup("campaign", help="Campaigns.")
@@ -171,11 +172,51 @@ def invalidate_command(campaign_slug: str, apply: bool, **criteria: object) -> N
         click.echo("Nothing was changed. Run again with --apply to do it.")
 
 
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only show what the retention rules would remove.")
+@with_appcontext
+def purge_command(dry_run: bool) -> None:
+    """Apply the retention rules (WIDGET_RETENTION_*): safe to run from cron, again and again."""
+    retention = widget_state().retention
+    with db.sessionmaker()() as session:
+        report = purge(
+            session, retention, now=utcnow(), actor=f"cli:{getpass.getuser()}", apply=not dry_run
+        )
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(
+        f"{verb} {report.pending_deleted} unconfirmed signatures (older than "
+        f"{retention.pending_days} days), {'would anonymise' if dry_run else 'anonymised'} "
+        f"{report.anonymised} signatures of campaigns closed over {retention.closed_days} days "
+        f"ago, {'would delete' if dry_run else 'deleted'} {report.mail_deleted} mails older "
+        f"than {retention.mail_days} days."
+    )
+
+
+@click.command("erase")
+@click.argument("email")
+@click.option("--apply", is_flag=True, help="Do it. Without this, only show what would go.")
+@with_appcontext
+def erase_command(email: str, apply: bool) -> None:
+    """Erase a supporter on request: every signature of EMAIL, in every campaign (audited)."""
+    with db.sessionmaker()() as session:
+        found = find_by_email(session, email)
+        live = [s for s in found if s.withdrawn_at is None]
+        campaigns = ", ".join(sorted({s.campaign.slug for s in live})) or "none"
+        if not apply:
+            click.echo(f"Would erase {len(live)} signatures (campaigns: {campaigns}).")
+            click.echo("Nothing was changed. Run again with --apply to do it.")
+            return
+        erased = erase_supporter(session, email, now=utcnow(), actor=f"cli:{getpass.getuser()}")
+    click.echo(f"Erased {erased} signatures (campaigns: {campaigns}).")
+
+
 def register(app: Flask) -> None:
     for group in (db_group, campaign_group, outbox_group, partner_group):
         app.cli.add_command(group)
     app.cli.add_command(activity)
     app.cli.add_command(invalidate_command)
+    app.cli.add_command(purge_command)
+    app.cli.add_command(erase_command)
 
 
 def main() -> None:

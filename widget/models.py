@@ -129,6 +129,8 @@ class Signature(Base):
     withdrawn_at: Mapped[datetime | None]
     #: set when staff invalidate it as abuse: it no longer counts or exports
     invalidated_at: Mapped[datetime | None]
+    #: set when its personal fields were erased (withdrawal, retention); counts may survive it
+    anonymised_at: Mapped[datetime | None]
     #: keyed hash of the client IP (``widget.abuse.ip_hash``), never the IP itself
     ip_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from flask import render_template
 from flask_babel import force_locale
@@ -16,15 +17,23 @@ from .tokens import TokenService
 LinkBuilder = Callable[..., str]
 
 
-class MailNotices:
-    """Implements ``widget.signing.Notices`` for the running app."""
+class TokenServices(Protocol):
+    """The token services a mail needs (``widget.WidgetState`` has them)."""
 
-    def __init__(self, link: LinkBuilder, verify_tokens: TokenService) -> None:
+    verify_tokens: TokenService
+    manage_tokens: TokenService
+
+
+class MailNotices:
+    """Implements ``widget.signing.Notices`` for the running app. Every mail carries the
+    supporter's own link to see and withdraw the signature."""
+
+    def __init__(self, link: LinkBuilder, tokens: TokenServices) -> None:
         self.link = link
-        self.verify_tokens = verify_tokens
+        self.tokens = tokens
 
     def ask_to_confirm(self, signature: Signature) -> Mail:
-        token = self.verify_tokens.dumps({"s": signature.id, "c": signature.campaign.slug})
+        token = self.tokens.verify_tokens.dumps({"s": signature.id, "c": signature.campaign.slug})
         return self._mail(
             signature,
             "confirm",
@@ -39,13 +48,23 @@ class MailNotices:
             lambda: _("You have already signed: %(title)s", title=signature.campaign.title),
         )
 
+    def withdrawn(self, signature: Signature) -> Mail:
+        return self._mail(
+            signature,
+            "withdrawn",
+            lambda: _("Your signature was withdrawn: %(title)s", title=signature.campaign.title),
+        )
+
     def _mail(
         self, signature: Signature, template: str, subject: Callable[[], str], **links: str
     ) -> Mail:
+        manage_token = self.tokens.manage_tokens.dumps({"s": signature.id})
         context = {
             "signature": signature,
             "campaign": signature.campaign,
             "widget_url": self.link("widget.page", slug=signature.campaign.slug),
+            "manage_url": self.link("manage.manage", token=manage_token),
+            "privacy_url": self.link("manage.notice", lang=signature.language),
             **links,
         }
         with force_locale(signature.language):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -37,6 +37,9 @@ class Names:
     RATELIMIT_MAIL = "WIDGET_RATELIMIT_MAIL"
     BLOCKED_EMAIL_DOMAINS = "WIDGET_BLOCKED_EMAIL_DOMAINS"
     MIN_FILL_SECONDS = "WIDGET_MIN_FILL_SECONDS"
+    RETENTION_PENDING_DAYS = "WIDGET_RETENTION_PENDING_DAYS"
+    RETENTION_CLOSED_DAYS = "WIDGET_RETENTION_CLOSED_DAYS"
+    RETENTION_MAIL_DAYS = "WIDGET_RETENTION_MAIL_DAYS"
 
     @classmethod
     def all(cls) -> set[str]:
@@ -87,6 +90,12 @@ class Settings:
     blocked_email_domains: frozenset[str] = frozenset()
     #: a form sent faster than this after it was shown is taken for a bot
     min_fill_seconds: float = 3.0
+    #: unconfirmed signatures are deleted after this many days
+    retention_pending_days: int = 14
+    #: personal data of a closed campaign's signatures is erased this many days after it closed
+    retention_closed_days: int = 180
+    #: sent (or undeliverable) mail is deleted after this many days
+    retention_mail_days: int = 7
 
     @property
     def secret_key(self) -> str:
@@ -135,6 +144,9 @@ class Settings:
             min_fill_seconds=_seconds(
                 Names.MIN_FILL_SECONDS, get(Names.MIN_FILL_SECONDS) or "3", maximum=3
             ),
+            retention_pending_days=_days(Names.RETENTION_PENDING_DAYS, get, default=14),
+            retention_closed_days=_days(Names.RETENTION_CLOSED_DAYS, get, default=180),
+            retention_mail_days=_days(Names.RETENTION_MAIL_DAYS, get, default=7),
         )
 
 
@@ -267,3 +279,10 @@ def _seconds(name: str, value: str, *, maximum: float) -> float:
             f"{name}={value!r}: give a number of seconds from 0 to {maximum:g}."
         )
     return seconds
+
+
+def _days(name: str, get: Callable[[str], str | None], *, default: int) -> int:
+    value = get(name) or str(default)
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 3650:
+        raise ConfigurationError(f"{name}={value!r}: give a whole number of days from 1 to 3650.")
+    return int(value)

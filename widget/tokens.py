@@ -61,6 +61,7 @@ class TokenService:
 
 
 VERIFY_MAX_AGE = timedelta(days=7)
+MANAGE_MAX_AGE = timedelta(days=365)
 FORM_MAX_AGE = timedelta(hours=12)
 
 
@@ -72,3 +73,8 @@ def verify_tokens(secret_keys: tuple[str, ...]) -> TokenService:
 def form_tokens(secret_keys: tuple[str, ...]) -> TokenService:
     """The sign form's cookieless CSRF token (``widget.forms``)."""
     return TokenService("sign-form", FORM_MAX_AGE, secret_keys)
+
+
+def manage_tokens(secret_keys: tuple[str, ...]) -> TokenService:
+    """The supporter's own link to see and withdraw a signature, in every mail."""
+    return TokenService("manage", MANAGE_MAX_AGE, secret_keys)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import request, url_for
+import secrets
+
+from flask import Blueprint, Response, g, render_template, request, url_for
 
 from .. import widget_state
 from ..security import origin_of
@@ -17,3 +19,44 @@ def absolute_url(endpoint: str, **values: object) -> str:
 def our_origin() -> str:
     base = widget_state().settings.public_url or request.host_url
     return origin_of(base)
+
+
+#: the largest body a supporter's request may have; a sign form is a few hundred bytes
+MAX_CONTENT_LENGTH = 16 * 1024
+
+
+def protect(bp: Blueprint) -> None:
+    """The supporter-facing blueprints' common guard: a small body limit, and headers that keep
+    pages out of caches and out of frames (the widget page opens framing itself)."""
+    bp.before_request(_limit_body_size)
+    bp.before_request(_style_nonce)
+    bp.after_request(_security_headers)
+
+
+def _limit_body_size() -> None:
+    """Set per request, so a host app that mounts the widget keeps its own limit elsewhere."""
+    request.max_content_length = MAX_CONTENT_LENGTH
+
+
+def _style_nonce() -> None:
+    """A partner's accent colour is the one inline style; the CSP admits it by this nonce."""
+    g.style_nonce = secrets.token_urlsafe(16)
+
+
+def _security_headers(response: Response) -> Response:
+    ancestors = g.get("frame_ancestors", "'none'")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        f"default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{g.style_nonce}'; "
+        "img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+        f"frame-ancestors {ancestors}",
+    )
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def render_message(template: str, status: int = 200, **context: object) -> tuple[str, int]:
+    return render_template(template, **context), status

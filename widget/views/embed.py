@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 
 from flask import (
     Blueprint,
@@ -27,7 +26,7 @@ from ..notices import MailNotices
 from ..security import is_same_origin
 from ..themes import parse_theme
 from ..tokens import TokenExpired, TokenInvalid
-from . import absolute_url, our_origin
+from . import absolute_url, our_origin, protect, render_message
 
 log = logging.getLogger(__name__)
 
@@ -40,37 +39,7 @@ bp = Blueprint(
 )
 
 
-#: the largest body a widget request may have; a sign form is a few hundred bytes
-MAX_CONTENT_LENGTH = 16 * 1024
-
-
-@bp.before_request
-def limit_body_size() -> None:
-    """Set per request, so a host app that mounts the widget keeps its own limit elsewhere."""
-    request.max_content_length = MAX_CONTENT_LENGTH
-
-
-@bp.before_request
-def style_nonce() -> None:
-    """A partner's accent colour is the one inline style; the CSP admits it by this nonce."""
-    g.style_nonce = secrets.token_urlsafe(16)
-
-
-@bp.after_request
-def security_headers(response: Response) -> Response:
-    """No page here may be framed except the widget itself (see ``allow_framing``)."""
-    ancestors = g.get("frame_ancestors", "'none'")
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        f"default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{g.style_nonce}'; "
-        "img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
-        f"frame-ancestors {ancestors}",
-    )
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
+protect(bp)
 
 
 def campaign_or_404(slug: str) -> Campaign:
@@ -130,10 +99,6 @@ def posted_source() -> str | None:
     return partners.source_url(request.form.get("source"), our_origin())
 
 
-def render_message(template: str, status: int = 200, **context: object) -> tuple[str, int]:
-    return render_template(template, **context), status
-
-
 @bp.get("/embed.js")
 def embed_js() -> Response:
     response = send_from_directory(paths.STATIC, "embed.js", max_age=300)
@@ -183,7 +148,7 @@ def sign(slug: str) -> tuple[str, int]:
         campaign,
         entry,
         now=utcnow(),
-        notices=MailNotices(absolute_url, widget_state().verify_tokens),
+        notices=MailNotices(absolute_url, widget_state()),
         may_mail=limits.may_mail,
     )
     if outcome is signing.Submitted.CAMPAIGN_CLOSED:

@@ -1,0 +1,174 @@
+"""The supporter's data lifecycle: the least we need, kept the shortest time, theirs to take back.
+
+- ``withdraw_signature``: the supporter's own "take my signature back" (and staff erasure on
+  request): personal fields wiped at once, the count down by one in the same transaction.
+- ``purge``: the retention rules, safe to run from cron (idempotent, with a dry run): pending
+  signatures deleted, closed campaigns anonymised (counts and breakdowns survive), old mail gone.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from . import counter
+from .models import Audit, Campaign, OutboxMessage, Signature
+from .signing import email_key
+
+#: what an erased signature's country becomes: CLDR's "unknown region"
+ERASED_COUNTRY = "ZZ"
+
+
+class Withdrawn(enum.Enum):
+    WITHDRAWN = "withdrawn"
+    ALREADY_WITHDRAWN = "already-withdrawn"
+
+
+def wipe_personal_fields(signature: Signature, now: datetime) -> None:
+    """Keep only what the counts need (campaign, actions, country, dates); nothing that names
+    or reaches a person."""
+    signature.name = ""
+    signature.email = ""
+    # Unique per campaign, so a placeholder: the person may sign again later if they wish.
+    signature.email_key = f"erased:{signature.id}"
+    signature.ip_hash = None
+    signature.source_url = None
+    signature.opt_in = False
+    signature.anonymised_at = now
+
+
+def withdraw_signature(session: Session, signature_id: int, *, now: datetime) -> Withdrawn:
+    """Take a signature back: it stops counting and its personal fields are erased, at once.
+
+    One conditional update marks it and reads its state, so two withdrawals (or a withdrawal
+    and an invalidation) at the same moment count down once."""
+    marked = session.execute(
+        update(Signature)
+        .where(Signature.id == signature_id, Signature.withdrawn_at.is_(None))
+        .values(withdrawn_at=now)
+        .returning(Signature.verified_at, Signature.invalidated_at)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if marked is None:
+        session.rollback()
+        return Withdrawn.ALREADY_WITHDRAWN
+    signature = session.get_one(Signature, signature_id, populate_existing=True)
+    if marked.verified_at is not None and marked.invalidated_at is None:
+        counter.add(
+            session,
+            signature.campaign_id,
+            signature.actions,
+            shard_key=signature.id,
+            now=now,
+            delta=-1,
+        )
+    wipe_personal_fields(signature, now)
+    session.commit()
+    return Withdrawn.WITHDRAWN
+
+
+def find_by_email(session: Session, email: str) -> list[Signature]:
+    """Every signature an address made, in every campaign (its duplicate-detection form)."""
+    return list(
+        session.scalars(
+            select(Signature)
+            .where(Signature.email_key == email_key(email))
+            .order_by(Signature.created_at)
+        )
+    )
+
+
+def erase_supporter(session: Session, email: str, *, now: datetime, actor: str) -> int:
+    """A supporter asked staff to erase them: withdraw every signature of the address, audited.
+
+    Returns how many signatures were erased."""
+    signatures = find_by_email(session, email)
+    ids = [s.id for s in signatures]
+    campaigns = sorted({s.campaign.slug for s in signatures})
+    for signature_id in ids:
+        withdraw_signature(session, signature_id, now=now)
+    # The audit names no address: it records that an erasure happened, not whose.
+    session.add(
+        Audit(
+            at=now,
+            actor=actor,
+            action="erase",
+            details={"signatures": len(ids), "campaigns": campaigns},
+        )
+    )
+    session.commit()
+    return len(ids)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long we keep what (days); from the ``WIDGET_RETENTION_*`` settings."""
+
+    pending_days: int = 14
+    closed_days: int = 180
+    mail_days: int = 7
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    pending_deleted: int
+    anonymised: int
+    mail_deleted: int
+    applied: bool
+
+
+def purge(
+    session: Session, retention: Retention, *, now: datetime, actor: str, apply: bool
+) -> PurgeReport:
+    """Apply the retention rules once; running it again changes nothing more."""
+    pending_cutoff = now - timedelta(days=retention.pending_days)
+    pending = (
+        select(Signature.id)
+        .where(Signature.verified_at.is_(None), Signature.withdrawn_at.is_(None))
+        .where(Signature.created_at < pending_cutoff)
+    )
+    closed_cutoff = now - timedelta(days=retention.closed_days)
+    closed_campaigns = select(Campaign.id).where(Campaign.closes_at < closed_cutoff)
+    to_anonymise = (
+        select(Signature)
+        .where(Signature.campaign_id.in_(closed_campaigns))
+        .where(Signature.anonymised_at.is_(None))
+    )
+    mail_cutoff = now - timedelta(days=retention.mail_days)
+    old_mail = or_(OutboxMessage.sent_at < mail_cutoff, OutboxMessage.failed_at < mail_cutoff)
+
+    def count(query: object) -> int:
+        return session.scalar(select(func.count()).select_from(query.subquery())) or 0  # type: ignore[attr-defined]
+
+    report = PurgeReport(
+        pending_deleted=count(pending),
+        anonymised=count(to_anonymise),
+        mail_deleted=session.scalar(select(func.count()).where(old_mail)) or 0,
+        applied=apply,
+    )
+    if not apply:
+        session.rollback()
+        return report
+    session.execute(delete(Signature).where(Signature.id.in_(pending)))
+    for signature in session.scalars(to_anonymise):
+        wipe_personal_fields(signature, now)
+    session.execute(delete(OutboxMessage).where(old_mail))
+    if report.pending_deleted or report.anonymised or report.mail_deleted:
+        session.add(
+            Audit(
+                at=now,
+                actor=actor,
+                action="purge",
+                details={
+                    "pending_deleted": report.pending_deleted,
+                    "anonymised": report.anonymised,
+                    "mail_deleted": report.mail_deleted,
+                },
+            )
+        )
+    session.commit()
+    return report
