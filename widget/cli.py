@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -18,6 +18,7 @@ from . import paths, widget_state
 from .abuse import Selection, invalidate, recent_activity
 from .campaigns import CampaignFileError, find_campaign, load_campaign_file
 from .clock import utcnow
+from .exports import ExportFilter, audit_export, csv_chunks
 from .extensions import db
 from .models import Campaign
 from .outbox import SmtpTransport, deliver_due
@@ -210,6 +211,41 @@ def erase_command(email: str, apply: bool) -> None:
     click.echo(f"Erased {erased} signatures (campaigns: {campaigns}).")
 
 
+@click.command("export")
+@click.argument("campaign_slug")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Confirmed on or after this day.")
+@click.option("--partner", help="Only signatures credited to this partner.")
+@click.option("--opted-in", is_flag=True, help="Only supporters who agreed to be contacted.")
+@with_appcontext
+def export_command(
+    campaign_slug: str,
+    output: Path | None,
+    since: datetime | None,
+    partner: str | None,
+    opted_in: bool,
+) -> None:
+    """Verified signatures of CAMPAIGN as CSV (to stdout, or --output FILE); audited."""
+    filters = ExportFilter(since.date() if since else None, partner, opted_in)
+    with db.sessionmaker()() as session:
+        campaign = campaign_named(session, campaign_slug)
+        rows = audit_export(
+            session, campaign, filters, actor=f"cli:{getpass.getuser()}", now=utcnow()
+        )
+        target = output.open("w", encoding="utf-8", newline="") if output else None
+        try:
+            for chunk in csv_chunks(session, campaign, filters):
+                if target:
+                    target.write(chunk)
+                else:
+                    click.echo(chunk, nl=False)
+        finally:
+            if target:
+                target.close()
+    if output:
+        click.echo(f"Wrote {rows} signatures to {output}.", err=True)
+
+
 def register(app: Flask) -> None:
     for group in (db_group, campaign_group, outbox_group, partner_group):
         app.cli.add_command(group)
@@ -217,6 +253,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(invalidate_command)
     app.cli.add_command(purge_command)
     app.cli.add_command(erase_command)
+    app.cli.add_command(export_command)
 
 
 def main() -> None:
