@@ -209,7 +209,7 @@ def link_in(message: EmailMessage, path: str = "/v/") -> str:
     return match.group(0)
 
 
-CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*? value="([^"]+)"')
 
 
 def form_token(html: str) -> str:
@@ -253,3 +253,45 @@ class Supporter:
 @pytest.fixture
 def supporter(client: FlaskClient) -> Supporter:
     return Supporter(client)
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class StaffActions:
+    """Staff accounts and signing in, over HTTPS as in production (the cookie is Secure)."""
+
+    app: Flask
+
+    def create(self, email: str, role: str = "admin") -> None:
+        from widget.staff import create_staff
+
+        with db.sessionmaker(self.app)() as session:
+            create_staff(session, email, STAFF_PASSWORD, role, utcnow())
+
+    def client(self) -> FlaskClient:
+        return self.app.test_client()
+
+    def login(self, email: str, password: str = STAFF_PASSWORD, client: FlaskClient | None = None):  # type: ignore[no-untyped-def]
+        client = client or self.client()
+        page = client.get("/staff/login", base_url="https://localhost").get_data(as_text=True)
+        token = form_token(page)
+        response = client.post(
+            "/staff/login",
+            data={"csrf_token": token, "email": email, "password": password},
+            base_url="https://localhost",
+        )
+        return client, response
+
+    def signed_in(self, role: str = "admin") -> FlaskClient:
+        email = f"{role}@example.org"
+        self.create(email, role)
+        client, response = self.login(email)
+        assert response.status_code == 302
+        return client
+
+
+@pytest.fixture
+def staff(app: Flask) -> StaffActions:
+    return StaffActions(app)

@@ -7,6 +7,7 @@ mounts the widget into an organisation's own Flask site.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from flask import Flask, current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -67,7 +68,7 @@ class ActionWidget:
         self, app: Flask, settings: Settings | None = None, *, url_prefix: str = ""
     ) -> None:
         from . import cli, limits, templating
-        from .views import api, dev, embed, health, manage
+        from .views import api, dev, embed, health, manage, staff
 
         if settings is None:
             settings = Settings.from_env(instance_path=app.instance_path)
@@ -79,7 +80,8 @@ class ActionWidget:
                 "BABEL_TRANSLATION_DIRECTORIES", str(paths.PACKAGE / "translations")
             )
             babel.init_app(app, locale_selector=select_locale)
-        blueprints = [embed.bp, manage.bp, api.bp, health.bp] + ([dev.bp] if app.debug else [])
+        blueprints = [embed.bp, manage.bp, staff.bp, api.bp, health.bp]
+        blueprints += [dev.bp] if app.debug else []
         for blueprint in blueprints:
             # register_blueprint's url_prefix replaces the blueprint's own, so join them here.
             prefix = url_prefix.rstrip("/") + (blueprint.url_prefix or "")
@@ -94,6 +96,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings is None:
         settings = Settings.from_env(instance_path=app.instance_path)
     app.secret_key = settings.secret_key
+    # The staff area's session: first-party, never sent cross-site, short-lived.
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not app.debug,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+    )
     # A list, never a string: a string would be taken as one-character keys.
     app.config["SECRET_KEY_FALLBACKS"] = list(settings.secret_keys[1:])
     if settings.trusted_proxies:

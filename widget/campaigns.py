@@ -77,6 +77,11 @@ def load_campaign_file(session: Session, path: Path, now: datetime) -> tuple[Cam
         raise CampaignFileError("file", f"not valid TOML ({error})") from None
     except (OSError, UnicodeDecodeError) as error:
         raise CampaignFileError("file", f"cannot be read ({error})") from None
+    return save_campaign(session, data, now)
+
+
+def save_campaign(session: Session, data: dict[str, Any], now: datetime) -> tuple[Campaign, bool]:
+    """Validate ``data`` whole, then create or update the campaign with its slug."""
     fields = parse_campaign(data)
     campaign = session.scalar(select(Campaign).where(Campaign.slug == fields["slug"]))
     created = campaign is None

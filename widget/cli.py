@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,11 +25,13 @@ from .models import Campaign
 from .outbox import SmtpTransport, deliver_due
 from .partners import PartnerError, save_partner
 from .privacy import erase_supporter, find_by_email, purge
+from .staff import ROLES, StaffError, create_staff
 
 db_group = AppGroup("db", help="The database schema (Alembic migrations).")
 campaign_group = AppGroup("campaign", help="Campaigns.")
 outbox_group = AppGroup("outbox", help="Queued mail.")
 partner_group = AppGroup("partner", help="Partner sites that embed the widget.")
+staff_group = AppGroup("staff", help="Staff accounts.")
 
 
 def alembic_config(app: Flask) -> Config:
@@ -83,6 +86,23 @@ def partner_add(slug: str, name: str, origins: tuple[str, ...]) -> None:
         verb = "Added" if created else "Updated"
         sites = ", ".join(partner.origins) or "no origins"
         click.echo(f"{verb} partner {partner.slug} ({partner.name}): {sites}")
+
+
+@staff_group.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), default="admin", show_default=True)
+def staff_create(email: str, role: str) -> None:
+    """Create a staff account; the password comes from a prompt, or from stdin when piped."""
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    with db.sessionmaker()() as session:
+        try:
+            staff = create_staff(session, email, password, role, utcnow())
+        except StaffError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"Created {staff.role} {staff.email}.")
 
 
 @outbox_group.command("work")
@@ -247,7 +267,7 @@ def export_command(
 
 
 def register(app: Flask) -> None:
-    for group in (db_group, campaign_group, outbox_group, partner_group):
+    for group in (db_group, campaign_group, outbox_group, partner_group, staff_group):
         app.cli.add_command(group)
     app.cli.add_command(activity)
     app.cli.add_command(invalidate_command)

@@ -79,18 +79,36 @@ def retry_after() -> int:
     return max(1, int(current.reset_at - time.time()))
 
 
+def login_limit() -> str:
+    return widget_state().settings.ratelimit_login
+
+
+#: staff login attempts per client IP
+limit_login = limiter.limit(login_limit, key_func=client_ip, methods=["POST"])
+
+
+def may_try_login(email: str) -> bool:
+    """Spend one login attempt of the account (``WIDGET_RATELIMIT_LOGIN``), if any is left, so
+    guessing one staff password from many addresses is throttled too."""
+    return _spend("login", email.strip().lower(), widget_state().settings.ratelimit_login)
+
+
 def may_mail(address_key: str) -> bool:
     """Spend one of the address's mail budget (``WIDGET_RATELIMIT_MAIL``), if any is left.
 
     Shared by every process through the limiter's storage; if that storage is unreachable the
     mail goes out (a supporter's confirmation matters more than a cap) and it is logged."""
-    items = parse_many(widget_state().settings.ratelimit_mail)
+    return _spend("mail", address_key, widget_state().settings.ratelimit_mail)
+
+
+def _spend(scope: str, key: str, limit: str) -> bool:
+    items = parse_many(limit)
     try:
         strategy = limiter.limiter
-        if not all(strategy.test(item, "mail", address_key) for item in items):
+        if not all(strategy.test(item, scope, key) for item in items):
             return False
         for item in items:
-            strategy.hit(item, "mail", address_key)
+            strategy.hit(item, scope, key)
     except Exception:
-        log.exception("rate limit storage unreachable: mail to one address not capped")
+        log.exception("rate limit storage unreachable: %s not limited", scope)
     return True

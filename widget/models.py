@@ -158,6 +158,22 @@ class Count(Base):
     updated_at: Mapped[datetime]
 
 
+class Staff(Base):
+    """A staff account: admins change things and see personal data; viewers see numbers."""
+
+    __tablename__ = "staff"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'viewer')", name="role_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    #: werkzeug's salted scrypt hash, never the password
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(10))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
 class Audit(Base):
     """Who did what to supporters' data, and when: exports, invalidations, erasures."""
 

@@ -35,6 +35,7 @@ class Names:
     RATELIMIT_IP = "WIDGET_RATELIMIT_IP"
     RATELIMIT_LINKS = "WIDGET_RATELIMIT_LINKS"
     RATELIMIT_MAIL = "WIDGET_RATELIMIT_MAIL"
+    RATELIMIT_LOGIN = "WIDGET_RATELIMIT_LOGIN"
     BLOCKED_EMAIL_DOMAINS = "WIDGET_BLOCKED_EMAIL_DOMAINS"
     MIN_FILL_SECONDS = "WIDGET_MIN_FILL_SECONDS"
     RETENTION_PENDING_DAYS = "WIDGET_RETENTION_PENDING_DAYS"
@@ -86,6 +87,8 @@ class Settings:
     ratelimit_links: str = "30 per minute;300 per hour"
     #: mails to one address (confirm links again, "already signed" notes), all campaigns
     ratelimit_mail: str = "3 per hour;6 per day"
+    #: staff login attempts, per client IP and per account
+    ratelimit_login: str = "5 per minute;30 per hour"
     #: refused email domains, beyond the shipped list of disposable-mail services
     blocked_email_domains: frozenset[str] = frozenset()
     #: a form sent faster than this after it was shown is taken for a bot
@@ -139,6 +142,9 @@ class Settings:
             ),
             ratelimit_mail=_rate_limit(
                 Names.RATELIMIT_MAIL, get(Names.RATELIMIT_MAIL) or cls.ratelimit_mail
+            ),
+            ratelimit_login=_rate_limit(
+                Names.RATELIMIT_LOGIN, get(Names.RATELIMIT_LOGIN) or cls.ratelimit_login
             ),
             blocked_email_domains=_domains(get(Names.BLOCKED_EMAIL_DOMAINS)),
             min_fill_seconds=_seconds(

@@ -8,6 +8,7 @@ from babel import Locale
 from babel.numbers import format_decimal
 from flask import Flask
 from flask_babel import get_locale
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from .forms import ACTION_LABELS, country_names
@@ -72,4 +73,6 @@ def register(app: Flask) -> None:
         number=number,
     )
     app.jinja_env.globals["get_locale"] = get_locale
+    # The staff area's session-bound token (Flask-WTF), for forms that are only a button.
+    app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
     app.context_processor(page_context)

@@ -1,0 +1,105 @@
+"""Staff, admins only: supporters' data. Export (streamed, audited), the audit log, abuse
+activity, and erasure on a supporter's request."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from flask import Response, g, redirect, render_template, request, stream_with_context, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import EmailField
+from wtforms.validators import DataRequired, Email
+
+from ...abuse import recent_activity
+from ...clock import utcnow
+from ...exports import ExportFilter, audit_export, csv_chunks
+from ...extensions import db
+from ...models import Audit
+from ...privacy import erase_supporter, find_by_email
+from . import ButtonForm, admin_required, bp
+from .campaigns import campaign_or_404
+
+
+class EraseForm(FlaskForm):
+    email = EmailField("The supporter's email address", validators=[DataRequired(), Email()])
+
+
+def export_filter() -> ExportFilter | None:
+    since = request.args.get("since") or None
+    try:
+        since_day = date.fromisoformat(since) if since else None
+    except ValueError:
+        return None
+    return ExportFilter(
+        since_day, request.args.get("partner") or None, bool(request.args.get("opted_in"))
+    )
+
+
+@bp.get("/campaigns/<slug>/signatures.csv")
+@admin_required
+def signatures_csv(slug: str) -> Response | tuple[str, int]:
+    """Streamed: rows go out as the database yields them, in constant memory."""
+    campaign = campaign_or_404(slug)
+    filters = export_filter()
+    if filters is None:
+        return render_template(
+            "staff/message.html", title="Bad date", message="Give the date as YYYY-MM-DD."
+        ), 400
+    audit_export(db.session, campaign, filters, actor=g.staff.email, now=utcnow())
+    session = db.sessionmaker()()
+
+    def generate() -> Any:
+        try:
+            yield from csv_chunks(session, campaign, filters)
+        finally:
+            session.close()
+
+    filename = f"{campaign.slug}-signatures-{utcnow():%Y-%m-%d}.csv"
+    response = Response(stream_with_context(generate()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/audit")
+@admin_required
+def audit() -> str:
+    entries = db.session.scalars(select(Audit).order_by(Audit.at.desc()).limit(200)).all()
+    return render_template("staff/audit.html", entries=entries)
+
+
+@bp.get("/campaigns/<slug>/activity")
+@admin_required
+def activity(slug: str) -> str:
+    campaign = campaign_or_404(slug)
+    hours = min(max(request.args.get("hours", 1, type=float) or 1, 0.25), 24 * 30)
+    now = utcnow()
+    report = recent_activity(db.session, campaign, now - timedelta(hours=hours), now)
+    return render_template("staff/activity.html", campaign=campaign, report=report, hours=hours)
+
+
+@bp.route("/erase", methods=["GET", "POST"])
+@admin_required
+def erase() -> Any:
+    """Find a supporter's signatures by address; erase them all on their request."""
+    form = EraseForm(request.args if request.method == "GET" else None, meta={"csrf": False})
+    found = (
+        find_by_email(db.session, form.email.data) if form.email.data and form.validate() else []
+    )
+    return render_template("staff/erase.html", form=form, found=found, button=ButtonForm())
+
+
+@bp.post("/erase/confirm")
+@admin_required
+def erase_confirm() -> Any:
+    form = EraseForm()
+    if form.validate_on_submit():
+        erased = erase_supporter(db.session, form.email.data, now=utcnow(), actor=g.staff.email)
+        return render_template(
+            "staff/message.html",
+            title="Erased",
+            message=f"{erased} signature(s) erased; the counts were corrected. "
+            "The audit log records that an erasure happened, not whose.",
+        )
+    return redirect(url_for("staff.erase"))
