@@ -36,12 +36,12 @@ def error_for(page: str, field: str) -> str:
 
 def test_widget_page_shows_the_ask_targets_letter_counter_and_form(supporter: Supporter) -> None:
     page = supporter.open_widget()
-    assert "<h1>Stop deporting Afghan refugees</h1>" in page
+    assert '<h1 lang="en" dir="ltr">Stop deporting Afghan refugees</h1>' in page
     assert "UA 109.23" in page
     assert 'href="mailto:info@embassyofpakistanusa.org?subject=Stop%20deporting' in page
     assert 'href="tel:+12022436500"' in page
     assert "Constitution Avenue" in page
-    assert '<textarea id="sample-letter" readonly rows="12">Dear H.E. Anwar-ul-Haq Kakar,' in page
+    assert 'rows="12" lang="en" dir="ltr">Dear H.E. Anwar-ul-Haq Kakar,' in page
     assert 'data-count="0"' in page
     for name in ("name", "email", "country", "actions", "consent", "opt_in", "csrf_token"):
         assert f'name="{name}"' in page

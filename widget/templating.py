@@ -41,6 +41,15 @@ def action_label(action: str) -> str:
     return str(ACTION_LABELS.get(action, action))
 
 
+def content_lang(campaign: object) -> Markup:
+    """``lang`` and ``dir`` for a campaign's own text, which may differ from the interface's
+    language (an English ask inside an Urdu widget must still read left to right)."""
+    languages = getattr(campaign, "languages", None) or ["en"]
+    code = str(languages[0])
+    direction = "rtl" if code.split("-")[0] in RTL_LANGUAGES else "ltr"
+    return Markup(' lang="{}" dir="{}"').format(code, direction)
+
+
 def page_context() -> dict[str, object]:
     """The text direction of the current locale; first-party pages follow the reader's OS theme."""
     locale = get_locale()
@@ -73,6 +82,7 @@ def register(app: Flask) -> None:
         number=number,
     )
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["content_lang"] = content_lang
     # The staff area's session-bound token (Flask-WTF), for forms that are only a button.
     app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
     app.context_processor(page_context)
