@@ -16,6 +16,9 @@ WIDGET_PORT = int(os.environ.get("DEMO_WIDGET_PORT", "8000"))
 PARTNER_PORT = int(os.environ.get("DEMO_PARTNER_PORT", "8001"))
 WIDGET_URL = f"http://localhost:{WIDGET_PORT}"
 PARTNER_URL = f"http://127.0.0.1:{PARTNER_PORT}"
+#: the demo's staff account: for this local demo only, never for a real deployment
+DEMO_STAFF = "admin@example.org"
+DEMO_PASSWORD = "demo-only-password"
 
 
 def partner_server() -> http.server.ThreadingHTTPServer:
@@ -37,13 +40,17 @@ def partner_server() -> http.server.ThreadingHTTPServer:
 
 def main() -> None:
     os.environ["FLASK_DEBUG"] = "1"  # the dev mailbox at /dev/mail exists only in debug
+    from sqlalchemy import select
+
     from widget import create_app
     from widget.campaigns import load_campaign_file
     from widget.cli import upgrade_database
     from widget.clock import utcnow
     from widget.extensions import db
+    from widget.models import Staff
     from widget.partners import save_partner
     from widget.paths import CAMPAIGNS
+    from widget.staff import create_staff
 
     app = create_app()
     with app.app_context():
@@ -51,6 +58,8 @@ def main() -> None:
         for file in sorted(CAMPAIGNS.glob("*.toml")):
             load_campaign_file(db.session, file, utcnow())
         save_partner(db.session, "daily-courier", "The Daily Courier", [PARTNER_URL], utcnow())
+        if db.session.scalar(select(Staff).where(Staff.email == DEMO_STAFF)) is None:
+            create_staff(db.session, DEMO_STAFF, DEMO_PASSWORD, "admin", utcnow())
     partner = partner_server()
     threading.Thread(target=partner.serve_forever, daemon=True).start()
     print(
@@ -59,6 +68,8 @@ def main() -> None:
         f"  The widget on its own:             {WIDGET_URL}/w/ua-109-23\n"
         f"  Dev mailbox (confirmation mails):  {WIDGET_URL}/dev/mail\n"
         f"  Live count (JSON):                 {WIDGET_URL}/api/v1/campaigns/ua-109-23/count\n"
+        f"  Staff area:                        {WIDGET_URL}/staff/"
+        f"  (sign in as {DEMO_STAFF} / {DEMO_PASSWORD})\n"
         f"Data lives in {app.instance_path}.\n",
         flush=True,
     )
