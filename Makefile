@@ -34,8 +34,7 @@ format: $(INSTALLED)
 messages: $(INSTALLED)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --omit-header \
 		-o widget/translations/messages.pot .
-	$(BIN)/pybabel update -i widget/translations/messages.pot -d widget/translations \
-		--omit-header
+	$(BIN)/pybabel update -i widget/translations/messages.pot -d widget/translations
 
 translations: $(INSTALLED)
 	$(BIN)/pybabel compile -d widget/translations --statistics
