@@ -113,7 +113,39 @@ def test_a_valid_file_gives_model_fields_with_defaults() -> None:
         "goal": None,
         "opens_at": None,
         "closes_at": None,
+        "translations": {},
     }
+
+
+def test_texts_in_other_languages_fall_back_to_the_first() -> None:
+    fields = parse_campaign(
+        campaign_data(
+            languages=["en", "ur"],
+            translations={"ur": {"title": "پانی کے محافظوں کو رہا کرو", "ask": "  "}},
+        )
+    )
+    assert fields["translations"] == {"ur": {"title": "پانی کے محافظوں کو رہا کرو"}}
+    campaign = Campaign(**{k: v for k, v in fields.items() if k != "slug"}, slug="x")
+    assert campaign.text("title", "ur") == ("پانی کے محافظوں کو رہا کرو", "ur")
+    assert campaign.text("ask", "ur") == ("Write to the minister.", "en")
+    assert campaign.text("title", "fa") == ("Release the water defenders", "en")
+
+
+@pytest.mark.parametrize(
+    ("translations", "field"),
+    [
+        ({"fa": {"title": "x"}}, "translations.fa"),
+        ({"en": {"title": "x"}}, "translations.en"),
+        ({"ur": {"slug": "x"}}, "translations.ur.slug"),
+        ({"ur": "not a table"}, "translations.ur"),
+        ({"ur": {"title": 5}}, "title"),
+        ("nope", "translations"),
+    ],
+)
+def test_bad_translation_tables_are_refused(translations: object, field: str) -> None:
+    with pytest.raises(CampaignFileError) as refused:
+        parse_campaign(campaign_data(languages=["en", "ur"], translations=translations))
+    assert refused.value.field == field
 
 
 def test_times_are_stored_as_naive_utc() -> None:

@@ -305,3 +305,18 @@ def test_privacy_notice_in_each_language(client: FlaskClient, lang: str) -> None
     assert f'<html lang="{lang}" dir="rtl"' in html
     assert str(escape(translated(lang, "How we handle your data"))) in html
     assert str(escape(translated(lang, "What we keep"))) in html
+
+
+def test_campaign_texts_follow_the_reader_with_their_own_lang(
+    client: FlaskClient, session: Session
+) -> None:
+    from widget.models import Campaign
+
+    campaign = session.scalars(select(Campaign)).one()
+    campaign.translations = {"ur": {"title": "افغان پناہ گزینوں کی ملک بدری روکیں"}}
+    session.commit()
+    page = client.get("/w/ua-109-23?lang=ur").get_data(as_text=True)
+    assert '<h1 lang="ur" dir="rtl">افغان پناہ گزینوں کی ملک بدری روکیں</h1>' in page
+    assert '<section class="summary" lang="en" dir="ltr">' in page  # no Urdu summary given
+    english = client.get("/w/ua-109-23?lang=en").get_data(as_text=True)
+    assert '<h1 lang="en" dir="ltr">Stop deporting Afghan refugees</h1>' in english

@@ -22,6 +22,8 @@ TARGET_FIELDS = ("name", "title", "address", "email", "phone", "fax", "social", 
 
 REQUIRED_TEXT = {"slug": 64, "reference": 40, "title": 200, "summary": 5000, "ask": 5000}
 OPTIONAL_TEXT = {"additional_info": 20000, "sample_letter": 20000, "deadline_note": 1000}
+#: the campaign's texts that a ``[translations.<lang>]`` table may give in another language
+TRANSLATABLE = ("title", "summary", "ask", "sample_letter", "additional_info", "deadline_note")
 
 
 class CampaignFileError(ValueError):
@@ -35,7 +37,7 @@ class CampaignFileError(ValueError):
 def parse_campaign(data: dict[str, Any]) -> dict[str, Any]:
     """Check a campaign's fields and return them ready for the ``Campaign`` model."""
     known = {*REQUIRED_TEXT, *OPTIONAL_TEXT, "targets", "languages", "actions", "goal"}
-    known |= {"opens_at", "closes_at", "allowed_origins"}
+    known |= {"opens_at", "closes_at", "allowed_origins", "translations"}
     for key in data:
         if key not in known:
             raise CampaignFileError(key, f"unknown field; known fields: {', '.join(sorted(known))}")
@@ -59,6 +61,7 @@ def parse_campaign(data: dict[str, Any]) -> dict[str, Any]:
     if goal is not None and (not isinstance(goal, int) or isinstance(goal, bool) or goal < 1):
         raise CampaignFileError("goal", "must be a whole number above 0")
     fields["goal"] = goal
+    fields["translations"] = _translations(data.get("translations", {}), fields["languages"])
     fields["opens_at"] = _time(data, "opens_at")
     fields["closes_at"] = _time(data, "closes_at")
     if fields["opens_at"] and fields["closes_at"] and fields["closes_at"] <= fields["opens_at"]:
@@ -125,6 +128,26 @@ def _list(data: dict[str, Any], key: str, valid: Any, expected: str) -> list[str
     if len(set(values)) != len(values):
         raise CampaignFileError(key, "lists a value twice")
     return list(values)
+
+
+def _translations(tables: Any, languages: list[str]) -> dict[str, dict[str, str]]:
+    """``[translations.ur]`` tables: the campaign's texts in its other languages."""
+    if not isinstance(tables, dict):
+        raise CampaignFileError("translations", "must be tables such as [translations.ur]")
+    parsed: dict[str, dict[str, str]] = {}
+    for language, table in tables.items():
+        where = f"translations.{language}"
+        if language not in languages[1:]:
+            raise CampaignFileError(where, "give it only for the campaign's other languages")
+        if not isinstance(table, dict):
+            raise CampaignFileError(where, "must be a table")
+        for key in table:
+            if key not in TRANSLATABLE:
+                raise CampaignFileError(f"{where}.{key}", f"only {', '.join(TRANSLATABLE)}")
+        limits = {**REQUIRED_TEXT, **OPTIONAL_TEXT}
+        texts = {key: _text(table, key, limits[key], required=False) for key in table}
+        parsed[language] = {key: text for key, text in texts.items() if text}
+    return parsed
 
 
 def _targets(targets: Any) -> list[dict[str, str]]:

@@ -56,6 +56,8 @@ class Campaign(Base):
     targets: Mapped[list[Any]] = mapped_column(default=list)
     #: language codes, the first one is the campaign's own
     languages: Mapped[list[Any]] = mapped_column(default=list)
+    #: texts in the campaign's other languages: {"ur": {"title": ..., "summary": ...}}
+    translations: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: the actions a supporter may report, from ``widget.campaigns.ACTIONS``
     actions: Mapped[list[Any]] = mapped_column(default=list)
     goal: Mapped[int | None]
@@ -68,6 +70,14 @@ class Campaign(Base):
     allowed_origins: Mapped[list[Any]] = mapped_column(default=lambda: ["*"])
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    def text(self, field: str, language: str) -> tuple[str, str]:
+        """A text in ``language`` if the campaign gives it, else in its own first language;
+        with the language it is in, for the ``lang`` attribute."""
+        translated = (self.translations or {}).get(language, {}).get(field)
+        if translated:
+            return translated, language
+        return getattr(self, field), (self.languages or ["en"])[0]
 
     def is_open(self, now: datetime) -> bool:
         """Signing is possible between ``opens_at`` and ``closes_at`` (both optional)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from babel import Locale
 from babel.numbers import format_decimal
@@ -12,6 +13,7 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from .forms import ACTION_LABELS, country_names
+from .models import Campaign
 from .themes import Theme
 
 RTL_LANGUAGES = {"ar", "fa", "he", "ps", "sd", "ur", "yi"}
@@ -41,13 +43,28 @@ def action_label(action: str) -> str:
     return str(ACTION_LABELS.get(action, action))
 
 
-def content_lang(campaign: object) -> Markup:
-    """``lang`` and ``dir`` for a campaign's own text, which may differ from the interface's
-    language (an English ask inside an Urdu widget must still read left to right)."""
-    languages = getattr(campaign, "languages", None) or ["en"]
-    code = str(languages[0])
-    direction = "rtl" if code.split("-")[0] in RTL_LANGUAGES else "ltr"
-    return Markup(' lang="{}" dir="{}"').format(code, direction)
+@dataclass(frozen=True)
+class CampaignText:
+    """One of a campaign's texts in the reader's language where the campaign gives it, with the
+    ``lang`` and ``dir`` of the language it is really in (an English ask inside an Urdu widget
+    must still read left to right)."""
+
+    text: str
+    language: str
+
+    @property
+    def attrs(self) -> Markup:
+        direction = "rtl" if self.language.split("-")[0] in RTL_LANGUAGES else "ltr"
+        return Markup(' lang="{}" dir="{}"').format(self.language, direction)
+
+
+def campaign_text(campaign: Campaign, field: str) -> CampaignText:
+    return CampaignText(*campaign.text(field, str(get_locale() or "en")))
+
+
+def own_language(campaign: Campaign) -> CampaignText:
+    """For texts given only in the campaign's first language (the targets' addresses)."""
+    return CampaignText("", (campaign.languages or ["en"])[0])
 
 
 def page_context() -> dict[str, object]:
@@ -82,7 +99,7 @@ def register(app: Flask) -> None:
         number=number,
     )
     app.jinja_env.globals["get_locale"] = get_locale
-    app.jinja_env.globals["content_lang"] = content_lang
+    app.jinja_env.globals.update(campaign_text=campaign_text, own_language=own_language)
     # The staff area's session-bound token (Flask-WTF), for forms that are only a button.
     app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
     app.context_processor(page_context)
