@@ -6,8 +6,12 @@ import secrets
 
 from flask import Blueprint, Response, g, render_template, request, url_for
 
-from .. import widget_state
+from .. import LOCALES, widget_state
+from ..campaigns import find_campaign
+from ..extensions import db
+from ..models import Campaign, Signature
 from ..security import origin_of
+from ..tokens import TokenExpired, TokenInvalid, TokenService
 
 
 def absolute_url(endpoint: str, **values: object) -> str:
@@ -31,6 +35,41 @@ def protect(bp: Blueprint) -> None:
     bp.before_request(_limit_body_size)
     bp.before_request(_style_nonce)
     bp.after_request(_security_headers)
+    bp.register_error_handler(LinkProblem, _link_problem_page)
+
+
+class LinkProblem(Exception):
+    """A mailed link that cannot be used: the page says why and how to go on."""
+
+    def __init__(self, status: int, problem: str, campaign: Campaign | None = None) -> None:
+        super().__init__(problem)
+        self.status, self.problem, self.campaign = status, problem, campaign
+
+
+def signature_from_link(
+    tokens: TokenService, token: str, *, expired: str, only_counting: bool
+) -> Signature:
+    """The signature a confirm or manage link is for; ``LinkProblem`` if the link is forged,
+    too old, or (with ``only_counting``) its signature was withdrawn or invalidated."""
+    try:
+        payload = tokens.loads(token)
+    except TokenExpired as too_old:
+        campaign = find_campaign(db.session, str(too_old.payload.get("c", "")))
+        raise LinkProblem(410, expired, campaign) from None
+    except TokenInvalid:
+        raise LinkProblem(400, "invalid") from None
+    signature = db.session.get(Signature, payload.get("s"))
+    gone = only_counting and signature and (signature.withdrawn_at or signature.invalidated_at)
+    if signature is None or gone:
+        raise LinkProblem(404, "gone")
+    g.widget_locale = signature.language if signature.language in LOCALES else LOCALES[0]
+    return signature
+
+
+def _link_problem_page(error: LinkProblem) -> tuple[str, int]:
+    return render_message(
+        "widget/link_problem.html", error.status, campaign=error.campaign, problem=error.problem
+    )
 
 
 def _limit_body_size() -> None:

@@ -21,12 +21,11 @@ from ..clock import utcnow
 from ..counter import tally
 from ..extensions import db
 from ..forms import make_sign_form
-from ..models import Campaign, Signature
+from ..models import Campaign
 from ..notices import MailNotices
 from ..security import is_same_origin
 from ..themes import parse_theme
-from ..tokens import TokenExpired, TokenInvalid
-from . import absolute_url, our_origin, protect, render_message
+from . import absolute_url, our_origin, protect, render_message, signature_from_link
 
 log = logging.getLogger(__name__)
 
@@ -167,34 +166,13 @@ def check_email_page(campaign: Campaign) -> tuple[str, int]:
     )
 
 
-def signature_from_token(token: str) -> tuple[Signature | None, tuple[str, int] | None]:
-    """The signature a confirm link is for, or the page explaining why the link does not work."""
-    try:
-        payload = widget_state().verify_tokens.loads(token)
-    except TokenExpired as expired:
-        campaign = find_campaign(db.session, str(expired.payload.get("c", "")))
-        return None, render_message(
-            "widget/link_problem.html", 410, campaign=campaign, problem="expired"
-        )
-    except TokenInvalid:
-        return None, render_message(
-            "widget/link_problem.html", 400, campaign=None, problem="invalid"
-        )
-    signature = db.session.get(Signature, payload.get("s"))
-    if signature is None or signature.withdrawn_at or signature.invalidated_at:
-        return None, render_message("widget/link_problem.html", 404, campaign=None, problem="gone")
-    g.widget_locale = signature.language if signature.language in LOCALES else LOCALES[0]
-    return signature, None
-
-
 @bp.get("/v/<token>")
 @limits.limit_links
 def verify(token: str) -> tuple[str, int]:
     """Shows what will be confirmed; only the button (a POST) confirms, so mail scanners don't."""
-    signature, problem = signature_from_token(token)
-    if problem:
-        return problem
-    assert signature is not None
+    signature = signature_from_link(
+        widget_state().verify_tokens, token, expired="expired", only_counting=True
+    )
     return render_message(
         "widget/verify.html", signature=signature, campaign=signature.campaign, token=token
     )
@@ -204,10 +182,9 @@ def verify(token: str) -> tuple[str, int]:
 @limits.limit_links
 @limits.limit_per_ip
 def confirm(token: str) -> tuple[str, int]:
-    signature, problem = signature_from_token(token)
-    if problem:
-        return problem
-    assert signature is not None
+    signature = signature_from_link(
+        widget_state().verify_tokens, token, expired="expired", only_counting=True
+    )
     campaign = signature.campaign
     if not is_same_origin(request.headers, our_origin()):
         return render_message("widget/problem.html", 403, campaign=campaign, problem="origin")

@@ -8,44 +8,22 @@ from .. import LOCALES, limits, paths, privacy, widget_state
 from ..campaigns import find_campaign
 from ..clock import utcnow
 from ..extensions import db
-from ..models import Signature
 from ..notices import MailNotices
 from ..outbox import enqueue
 from ..security import is_same_origin
-from ..tokens import TokenExpired, TokenInvalid
-from . import absolute_url, our_origin, protect, render_message
+from . import absolute_url, our_origin, protect, render_message, signature_from_link
 
 bp = Blueprint("manage", __name__, template_folder=str(paths.TEMPLATES))
 protect(bp)
-
-
-def signature_for(token: str) -> tuple[Signature | None, tuple[str, int] | None]:
-    """The signature a manage link is for, or the page explaining why the link does not work."""
-    try:
-        payload = widget_state().manage_tokens.loads(token)
-    except TokenExpired:
-        return None, render_message(
-            "widget/link_problem.html", 410, campaign=None, problem="manage-expired"
-        )
-    except TokenInvalid:
-        return None, render_message(
-            "widget/link_problem.html", 400, campaign=None, problem="invalid"
-        )
-    signature = db.session.get(Signature, payload.get("s"))
-    if signature is None:
-        return None, render_message("widget/link_problem.html", 404, campaign=None, problem="gone")
-    g.widget_locale = signature.language if signature.language in LOCALES else LOCALES[0]
-    return signature, None
 
 
 @bp.get("/m/<token>")
 @limits.limit_links
 def manage(token: str) -> tuple[str, int]:
     """What we hold about the supporter for this campaign, and a button to withdraw."""
-    signature, problem = signature_for(token)
-    if problem:
-        return problem
-    assert signature is not None
+    signature = signature_from_link(
+        widget_state().manage_tokens, token, expired="manage-expired", only_counting=False
+    )
     return render_message(
         "widget/manage.html", signature=signature, campaign=signature.campaign, token=token
     )
@@ -55,10 +33,9 @@ def manage(token: str) -> tuple[str, int]:
 @limits.limit_links
 @limits.limit_per_ip
 def withdraw(token: str) -> tuple[str, int]:
-    signature, problem = signature_for(token)
-    if problem:
-        return problem
-    assert signature is not None
+    signature = signature_from_link(
+        widget_state().manage_tokens, token, expired="manage-expired", only_counting=False
+    )
     campaign = signature.campaign
     if not is_same_origin(request.headers, our_origin()):
         return render_message("widget/problem.html", 403, campaign=campaign, problem="origin")
