@@ -40,7 +40,7 @@ translations: $(INSTALLED)
 	$(BIN)/pybabel compile -d widget/translations --statistics
 
 bench: $(INSTALLED)
-	$(BIN)/python bench/embed_size.py
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
