@@ -7,10 +7,9 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from alembic import command
-from alembic.config import Config
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy.orm import Session
@@ -27,6 +26,9 @@ from .partners import PartnerError, save_partner
 from .privacy import erase_supporter, find_by_email, purge
 from .staff import ROLES, StaffError, create_staff
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 db_group = AppGroup("db", help="The database schema (Alembic migrations).")
 campaign_group = AppGroup("campaign", help="Campaigns.")
 outbox_group = AppGroup("outbox", help="Queued mail.")
@@ -35,6 +37,9 @@ staff_group = AppGroup("staff", help="Staff accounts.")
 
 
 def alembic_config(app: Flask) -> Config:
+    """Alembic is imported here, not at the top: every other command starts faster without it."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(paths.MIGRATIONS))
     config.attributes["engine"] = db.engine(app)
@@ -42,6 +47,8 @@ def alembic_config(app: Flask) -> Config:
 
 
 def upgrade_database(app: Flask, revision: str = "head") -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(app), revision)
 
 

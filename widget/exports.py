@@ -123,12 +123,13 @@ def csv_chunks(session: Session, campaign: Campaign, filters: ExportFilter) -> I
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
     writer.writerow(HEADER)
     yield BOM + _drain(buffer)
-    result = session.execute(
-        _selection(campaign, filters)
-        .order_by(Signature.verified_at, Signature.id)
-        .execution_options(yield_per=BATCH)
+    # Core execution on the session's connection: a server-side cursor where the driver has one,
+    # and no ORM row processing (the profile's largest cost in a million-row export).
+    connection = session.connection().execution_options(stream_results=True, max_row_buffer=BATCH)
+    result = connection.execute(
+        _selection(campaign, filters).order_by(Signature.verified_at, Signature.id)
     )
-    for partition in result.partitions():
+    for partition in result.partitions(BATCH):
         for (
             signed,
             confirmed,
@@ -164,4 +165,4 @@ def _drain(buffer: io.StringIO) -> str:
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+    return moment.isoformat(" ", "seconds") if moment else ""
