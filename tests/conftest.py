@@ -2,7 +2,7 @@
 campaign, a test client, a real SMTP server.
 
 Without PostgreSQL, Redis or Chromium the tests that need them are skipped with the reason;
-with ``WIDGET_TEST_REQUIRE_SERVICES=1`` (CI) a missing service fails them instead.
+with ``ACTION_WIDGET_TEST_REQUIRE_SERVICES=1`` (CI) a missing service fails them instead.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from widget.extensions import db
 from widget.models import Base
 from widget.paths import CAMPAIGNS
 
-REQUIRE_SERVICES = os.environ.get("WIDGET_TEST_REQUIRE_SERVICES") == "1"
+REQUIRE_SERVICES = os.environ.get("ACTION_WIDGET_TEST_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get(
-    "WIDGET_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    "ACTION_WIDGET_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 SECRET = "test-secret-key-0123456789"
 DEMO = CAMPAIGNS / "ua-109-23.toml"
@@ -45,7 +45,7 @@ DEMO = CAMPAIGNS / "ua-109-23.toml"
 def unavailable(reason: str) -> None:
     """Skip locally; fail where every real part must be proven (CI)."""
     if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (WIDGET_TEST_REQUIRE_SERVICES=1 forbids skipping)")
+        pytest.fail(f"{reason} (ACTION_WIDGET_TEST_REQUIRE_SERVICES=1 forbids skipping)")
     pytest.skip(reason)
 
 

@@ -21,7 +21,7 @@ from widget.extensions import db
 
 from .conftest import DEMO, SECRET, form_token, free_port, make_settings, unavailable
 
-REDIS_URL = os.environ.get("WIDGET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = os.environ.get("ACTION_WIDGET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SERVE = (
     "import sys; from werkzeug.serving import run_simple; from widget import create_app; "
     "run_simple('127.0.0.1', int(sys.argv[1]), create_app(), threaded=True)"

@@ -45,7 +45,7 @@ from .conftest import DEMO, POSTGRES_URL, SECRET, form_token, free_port, make_se
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-REDIS_URL = os.environ.get("WIDGET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = os.environ.get("ACTION_WIDGET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CAMPAIGN = "ua-109-23"
 COUNT_PATH = f"/api/v1/campaigns/{CAMPAIGN}/count"
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}

@@ -1,7 +1,7 @@
 """Real Chromium (Debian's ``/usr/bin/chromium``, driven by Playwright) against a live widget on
 http://localhost:P and partner pages on http://127.0.0.1:Q: two different sites, as on the web.
 
-Set ``WIDGET_SCREENSHOTS=folder`` to keep screenshots of what the browser showed.
+Set ``ACTION_WIDGET_SCREENSHOTS=folder`` to keep screenshots of what the browser showed.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--test-third-party-cookie-phaseout",
 ]
-SCREENSHOTS = os.environ.get("WIDGET_SCREENSHOTS")
+SCREENSHOTS = os.environ.get("ACTION_WIDGET_SCREENSHOTS")
 
 PARTNER_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Partner news</title>
@@ -140,7 +140,7 @@ def browser_context(tmp_path: Path) -> Iterator[Any]:
 
 
 def screenshot(page: Any, name: str) -> None:
-    """Keep what the page shows, whole, when ``WIDGET_SCREENSHOTS`` names a folder.
+    """Keep what the page shows, whole, when ``ACTION_WIDGET_SCREENSHOTS`` names a folder.
 
     The viewport is stretched to the page's height first: Chromium paints a cross-site iframe
     only where it is on screen."""
