@@ -38,6 +38,7 @@ REQUIRE_SERVICES = os.environ.get("ACTION_WIDGET_TEST_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get(
     "ACTION_WIDGET_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+REDIS_URL = os.environ.get("ACTION_WIDGET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SECRET = "test-secret-key-0123456789"
 DEMO = CAMPAIGNS / "ua-109-23.toml"
 
@@ -295,3 +296,18 @@ class StaffActions:
 @pytest.fixture
 def staff(app: Flask) -> StaffActions:
     return StaffActions(app)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The tests' own Redis database (15 by default), emptied before and after."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        client.flushdb()
+    except Exception as error:  # no package, no server
+        unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
+    yield REDIS_URL
+    client.flushdb()
+    client.close()

@@ -19,29 +19,12 @@ from widget.cli import upgrade_database
 from widget.clock import utcnow
 from widget.extensions import db
 
-from .conftest import DEMO, SECRET, form_token, free_port, make_settings, unavailable
+from .conftest import DEMO, SECRET, form_token, free_port, make_settings
 
-REDIS_URL = os.environ.get("ACTION_WIDGET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SERVE = (
     "import sys; from werkzeug.serving import run_simple; from widget import create_app; "
     "run_simple('127.0.0.1', int(sys.argv[1]), create_app(), threaded=True)"
 )
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A Redis database of the tests' own (15 by default), emptied before and after."""
-    try:
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-        client.ping()
-    except Exception as error:  # no package, no server
-        unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
 
 
 def wait_until_serving(port: int, process: subprocess.Popen[bytes]) -> None:

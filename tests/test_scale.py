@@ -45,7 +45,6 @@ from .conftest import DEMO, POSTGRES_URL, SECRET, form_token, free_port, make_se
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-REDIS_URL = os.environ.get("ACTION_WIDGET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CAMPAIGN = "ua-109-23"
 COUNT_PATH = f"/api/v1/campaigns/{CAMPAIGN}/count"
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
@@ -129,21 +128,6 @@ def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     yield start
     for served in started:
         stop(served)
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """The tests' own Redis database (15 by default), emptied before and after."""
-    try:
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-        client.flushdb()
-    except Exception as error:  # no package, no server
-        unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture(scope="module")
