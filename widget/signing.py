@@ -114,23 +114,26 @@ def _submit(
     signature = session.scalar(
         select(Signature).where(Signature.campaign_id == campaign.id, Signature.email_key == key)
     )
+    if signature is not None and signature.invalidated_at is not None:
+        # Taken out of the count as abuse: nothing is mailed, nothing revives it.
+        session.rollback()
+        return Submitted.ALREADY_VERIFIED
+    # Spend the mail budget (a round trip to the limit storage) before the first write: SQLite
+    # holds its write lock from there to the commit.
+    mailing = may_mail(key)
     if signature is None:
         signature = Signature(campaign=campaign, email_key=key, created_at=now)
         _fill(session, signature, entry)
         session.add(signature)
         session.flush()
         outcome = Submitted.NEW
-    elif signature.invalidated_at is not None:
-        # Taken out of the count as abuse: nothing is mailed, nothing revives it.
-        session.commit()
-        return Submitted.ALREADY_VERIFIED
     elif signature.verified_at is None and signature.withdrawn_at is None:
         # Unconfirmed: the latest submission wins; the confirm page shows what will count.
         _fill(session, signature, entry)
         outcome = Submitted.PENDING_AGAIN
     else:
         outcome = Submitted.ALREADY_VERIFIED
-    if may_mail(key):
+    if mailing:
         if outcome is Submitted.ALREADY_VERIFIED:
             mail = notices.already_signed(signature)
         else:
