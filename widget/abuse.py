@@ -77,10 +77,6 @@ def ip_hash(secret_key: str, ip: str | None) -> str | None:
     return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def email_domain(signature: Signature) -> str:
-    return signature.email_key.rpartition("@")[2]
-
-
 @dataclass(frozen=True)
 class Group:
     key: str
