@@ -19,6 +19,9 @@ from .models import Count
 SHARDS = 8
 #: the action name under which verified signatures are counted
 TOTAL = "*"
+#: bumped by every change this process makes to a count, so caches of counts kept in this
+#: process (``widget.views.api``) never outlive one of its own changes
+changes_in_process = 0
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ def add(
 ) -> None:
     """Add ``delta`` (+1 on confirmation, -1 on withdrawal or invalidation) to the total and to
     each action; the caller commits. ``shard_key`` must be the same for both directions."""
+    global changes_in_process
+    changes_in_process += 1
     shard = shard_key % SHARDS
     for action in (TOTAL, *actions):
         if delta > 0:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from babel import Locale
+import wtforms.i18n
+from babel import Locale, support
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, SelectField, SelectMultipleField, StringField
@@ -65,10 +67,20 @@ class CountryField(SelectField):
             raise StopValidation(_l("Please choose your country from the list."))
 
 
+@cache
+def wtforms_messages(locale: str) -> object:
+    """WTForms' own messages in ``locale``, read once per process (Flask-WTF reads the catalog
+    from disk again on every request)."""
+    return support.Translations.load(wtforms.i18n.messages_path(), [locale], domain="wtforms")
+
+
 class SignForm(FlaskForm):
     class Meta:
         csrf = True
         csrf_class = FormTokenCSRF
+
+        def get_translations(self, form: FlaskForm) -> object:
+            return wtforms_messages(str(get_locale() or "en"))
 
     name = StringField(
         _l("Your name"),

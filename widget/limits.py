@@ -66,6 +66,10 @@ def init_app(app: Flask) -> None:
     if settings.ratelimit_storage_url.startswith("memory"):
         app.config["RATELIMIT_STORAGE_OPTIONS"] = {}
     limiter.init_app(app)
+    # Every limit here is a view decorator, which checks itself; with no default or blueprint
+    # limit, the app-wide check Flask-Limiter adds would only cost every request (the polled
+    # count most of all) its time.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     # init_app makes fresh storage but keeps the old storage's "dead" flag; a new app (tests,
     # a reloaded dev server) must start by trying its own storage.
     limiter._storage_dead = False
@@ -102,13 +106,11 @@ def may_mail(address_key: str) -> bool:
 
 
 def _spend(scope: str, key: str, limit: str) -> bool:
-    items = parse_many(limit)
+    """One atomic take per limit (a round trip each), stopping at the first that is used up; a
+    take from an earlier limit then is lost, which only matters to someone already refused."""
     try:
         strategy = limiter.limiter
-        if not all(strategy.test(item, scope, key) for item in items):
-            return False
-        for item in items:
-            strategy.hit(item, scope, key)
+        return all(strategy.hit(item, scope, key) for item in parse_many(limit))
     except Exception:
         log.exception("rate limit storage unreachable: %s not limited", scope)
     return True
