@@ -365,6 +365,11 @@ def test_the_export_holds_only_counted_signatures_safely_and_is_audited(
     assert by_email["b@example.org"][2] == "زینب بی بی"
     assert by_email["c@example.org"][2] == "'+1 Ayesha"
     assert by_email["b@example.org"][5:7] == ["letter email", "yes"]
+    b = session.scalars(select(Signature).where(Signature.email == "b@example.org")).one()
+    assert by_email["b@example.org"][:2] == [
+        f"{b.created_at:%Y-%m-%d %H:%M:%S}",
+        f"{b.verified_at:%Y-%m-%d %H:%M:%S}",
+    ]
     assert '"=HYPERLINK' not in response.get_data(as_text=True)
 
     opted = export_rows(get(admin, "/staff/campaigns/ua-109-23/signatures.csv?opted_in=1"))

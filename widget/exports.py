@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from .models import Audit, Campaign, Partner, Signature
 
 #: a cell starting with one of these is run as a formula by Excel, LibreOffice or Sheets
 #: (OWASP CSV injection, with the full-width forms and LF of its newer revisions)
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+FORMULA_STARTS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
 #: Excel reads UTF-8 (Urdu, Farsi names) only when the file starts with a byte order mark
 BOM = "\ufeff"
 HEADER = (
@@ -40,7 +42,7 @@ BATCH = 2000
 def safe_cell(value: object) -> str:
     """The cell as text, with a leading ``'`` if a spreadsheet would run it as a formula."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text[:1] in FORMULA_STARTS else text
 
 
 @dataclass(frozen=True)
@@ -60,19 +62,11 @@ class ExportFilter:
         return described
 
 
-def _selection(campaign: Campaign, filters: ExportFilter) -> Select[tuple[object, ...]]:
+def _selection(
+    campaign: Campaign, filters: ExportFilter, *columns: ColumnElement[Any]
+) -> Select[Any]:
     query = (
-        select(
-            Signature.created_at,
-            Signature.verified_at,
-            Signature.name,
-            Signature.email,
-            Signature.country,
-            Signature.actions,
-            Signature.opt_in,
-            Partner.slug,
-            Signature.language,
-        )
+        select(*columns)
         .outerjoin(Partner, Signature.partner_id == Partner.id)
         .where(Signature.campaign_id == campaign.id)
         .where(Signature.verified_at.is_not(None))
@@ -90,7 +84,9 @@ def _selection(campaign: Campaign, filters: ExportFilter) -> Select[tuple[object
 
 def count_rows(session: Session, campaign: Campaign, filters: ExportFilter) -> int:
     return (
-        session.scalar(select(func.count()).select_from(_selection(campaign, filters).subquery()))
+        session.scalar(
+            select(func.count()).select_from(_selection(campaign, filters, Signature.id).subquery())
+        )
         or 0
     )
 
@@ -123,12 +119,27 @@ def csv_chunks(session: Session, campaign: Campaign, filters: ExportFilter) -> I
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
     writer.writerow(HEADER)
     yield BOM + _drain(buffer)
-    # Core execution on the session's connection: a server-side cursor where the driver has one,
-    # and no ORM row processing (the profile's largest cost in a million-row export).
+    # Core execution on the session's connection (a server-side cursor where the driver has one)
+    # and text from the database: no ORM rows, no datetime or JSON parsing per row, which were
+    # most of a million-row export's time.
     connection = session.connection().execution_options(stream_results=True, max_row_buffer=BATCH)
-    result = connection.execute(
-        _selection(campaign, filters).order_by(Signature.verified_at, Signature.id)
+    dialect = connection.dialect.name
+    columns = (
+        _timestamp_text(Signature.created_at, dialect),
+        _timestamp_text(Signature.verified_at, dialect),
+        Signature.name,
+        Signature.email,
+        Signature.country,
+        cast(Signature.actions, Text),
+        Signature.opt_in,
+        Partner.slug,
+        Signature.language,
     )
+    result = connection.execute(
+        _selection(campaign, filters, *columns).order_by(Signature.verified_at, Signature.id)
+    )
+    #: the few distinct action lists, as the JSON text stored -> as written in the file
+    actions_text: dict[str, str] = {}
     for partition in result.partitions(BATCH):
         for (
             signed,
@@ -141,14 +152,16 @@ def csv_chunks(session: Session, campaign: Campaign, filters: ExportFilter) -> I
             partner,
             language,
         ) in partition:
+            if actions not in actions_text:
+                actions_text[actions] = " ".join(json.loads(actions))
             writer.writerow(
                 (
-                    _when(signed),
-                    _when(confirmed),
+                    signed,
+                    confirmed,
                     safe_cell(name),
                     safe_cell(email),
                     country,
-                    " ".join(actions),
+                    actions_text[actions],
                     "yes" if opt_in else "no",
                     safe_cell(partner),
                     language,
@@ -157,12 +170,16 @@ def csv_chunks(session: Session, campaign: Campaign, filters: ExportFilter) -> I
         yield _drain(buffer)
 
 
+def _timestamp_text(column: ColumnElement[Any], dialect: str) -> ColumnElement[str]:
+    """``YYYY-MM-DD HH:MM:SS`` (UTC, as stored), formatted by the database."""
+    if dialect == "postgresql":
+        return func.to_char(column, "YYYY-MM-DD HH24:MI:SS")
+    # SQLite holds SQLAlchemy's text form, YYYY-MM-DD HH:MM:SS.ffffff
+    return func.substr(column, 1, 19)
+
+
 def _drain(buffer: io.StringIO) -> str:
     text = buffer.getvalue()
     buffer.seek(0)
     buffer.truncate()
     return text
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.isoformat(" ", "seconds") if moment else ""

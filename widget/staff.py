@@ -4,6 +4,7 @@ wrong."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,8 +14,13 @@ from .models import Staff
 
 ROLES = ("admin", "viewer")
 MIN_PASSWORD_LENGTH = 12
-#: checked when the address is unknown, so a wrong address costs as long as a wrong password
-_DUMMY_HASH = generate_password_hash("not a real password, only for timing")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked when the address is unknown, so a wrong address costs as long as a wrong
+    password; made on first use, as hashing takes a tenth of a second of every start-up."""
+    return generate_password_hash("not a real password, only for timing")
 
 
 class StaffError(ValueError):
@@ -47,7 +53,7 @@ def authenticate(session: Session, email: str, password: str, now: datetime) -> 
     """The active account with this address and password, or None (same cost either way)."""
     staff = session.scalar(select(Staff).where(Staff.email == email.strip().lower()))
     if staff is None or not staff.active:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None
     if not check_password_hash(staff.password_hash, password):
         return None
