@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import OutboxMessage
@@ -43,20 +43,21 @@ class Transport(Protocol):
     def send(self, message: OutboxMessage) -> None: ...
 
 
-def enqueue(session: Session, mail: Mail, now: datetime) -> OutboxMessage:
+def enqueue(session: Session, mail: Mail, now: datetime) -> None:
     """Queue ``mail``; it is sent once the caller's transaction commits."""
-    message = OutboxMessage(
-        recipient=mail.recipient,
-        subject=mail.subject,
-        text_body=mail.text,
-        html_body=mail.html,
-        created_at=now,
-        next_attempt_at=now,
-        attempts=0,
-        last_error="",
+    session.execute(
+        insert(OutboxMessage),
+        {
+            "recipient": mail.recipient,
+            "subject": mail.subject,
+            "text_body": mail.text,
+            "html_body": mail.html,
+            "created_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+            "last_error": "",
+        },
     )
-    session.add(message)
-    return message
 
 
 @dataclass

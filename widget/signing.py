@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -102,6 +102,14 @@ def submit_signature(
         return _submit(session, campaign, entry, now, notices, may_mail)
 
 
+FIND_SIGNATURE = select(
+    Signature.id, Signature.verified_at, Signature.withdrawn_at, Signature.invalidated_at
+).where(
+    Signature.campaign_id == bindparam("campaign_id"),
+    Signature.email_key == bindparam("email_key"),
+)
+
+
 def _submit(
     session: Session,
     campaign: Campaign,
@@ -110,29 +118,36 @@ def _submit(
     notices: Notices,
     may_mail: Callable[[str], bool],
 ) -> Submitted:
+    # Core statements, not ORM objects: this is the path a viral campaign runs thousands of
+    # times a minute, and the unit of work cost a fifth of it.
     key = email_key(entry.email)
-    signature = session.scalar(
-        select(Signature).where(Signature.campaign_id == campaign.id, Signature.email_key == key)
-    )
-    if signature is not None and signature.invalidated_at is not None:
+    found = session.execute(FIND_SIGNATURE, {"campaign_id": campaign.id, "email_key": key}).first()
+    if found is not None and found.invalidated_at is not None:
         # Taken out of the count as abuse: nothing is mailed, nothing revives it.
         session.rollback()
         return Submitted.ALREADY_VERIFIED
     # Spend the mail budget (a round trip to the limit storage) before the first write: SQLite
     # holds its write lock from there to the commit.
     mailing = may_mail(key)
-    if signature is None:
-        signature = Signature(campaign=campaign, email_key=key, created_at=now)
-        _fill(session, signature, entry)
-        session.add(signature)
-        session.flush()
+    values = _values(session, entry)
+    if found is None:
+        values.update(campaign_id=campaign.id, email_key=key, created_at=now)
+        signature_id = session.scalar(insert(Signature).returning(Signature.id), values)
+        # the mail needs the signature; built from what was inserted, not read back
+        signature = Signature(id=signature_id, campaign=campaign, **values)
         outcome = Submitted.NEW
-    elif signature.verified_at is None and signature.withdrawn_at is None:
-        # Unconfirmed: the latest submission wins; the confirm page shows what will count.
-        _fill(session, signature, entry)
-        outcome = Submitted.PENDING_AGAIN
     else:
-        outcome = Submitted.ALREADY_VERIFIED
+        # Unconfirmed: the latest submission wins; the confirm page shows what will count. The
+        # update only matches while unconfirmed, so a confirmation in between keeps its actions.
+        refreshed = session.execute(
+            update(Signature)
+            .where(Signature.id == found.id)
+            .where(Signature.verified_at.is_(None), Signature.withdrawn_at.is_(None))
+            .values(values)
+        )
+        pending = refreshed.rowcount == 1  # type: ignore[attr-defined]
+        outcome = Submitted.PENDING_AGAIN if pending else Submitted.ALREADY_VERIFIED
+        signature = session.get_one(Signature, found.id)
     if mailing:
         if outcome is Submitted.ALREADY_VERIFIED:
             mail = notices.already_signed(signature)
@@ -143,17 +158,20 @@ def _submit(
     return outcome
 
 
-def _fill(session: Session, signature: Signature, entry: SignatureEntry) -> None:
-    signature.name = entry.name
-    signature.email = entry.email
-    signature.country = entry.country
-    signature.actions = list(entry.actions)
-    signature.opt_in = entry.opt_in
-    signature.consent_version = entry.consent_version
-    signature.language = entry.language
-    signature.partner = partners.active_partner(session, entry.partner)
-    signature.source_url = entry.source_url
-    signature.ip_hash = entry.ip_hash
+def _values(session: Session, entry: SignatureEntry) -> dict[str, object]:
+    partner = partners.active_partner(session, entry.partner)
+    return {
+        "name": entry.name,
+        "email": entry.email,
+        "country": entry.country,
+        "actions": list(entry.actions),
+        "opt_in": entry.opt_in,
+        "consent_version": entry.consent_version,
+        "language": entry.language,
+        "partner_id": partner.id if partner else None,
+        "source_url": entry.source_url,
+        "ip_hash": entry.ip_hash,
+    }
 
 
 def confirm_signature(session: Session, signature_id: int, *, now: datetime) -> Confirmed:
