@@ -5,13 +5,15 @@ client for the form flows, which need a token from one response in the next requ
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TypeVar
 
 HOST = "127.0.0.1"
@@ -24,6 +26,10 @@ class WrkResult:
     requests: int
     #: non-2xx/3xx answers plus socket errors
     errors: int
+    seconds: float
+    #: latency percentiles in milliseconds, with ``latency=True``
+    p50: float = 0.0
+    p99: float = 0.0
 
 
 def wrk(
@@ -34,25 +40,51 @@ def wrk(
     connections: int = 16,
     threads: int = 1,
     headers: dict[str, str] | None = None,
+    script: Path | None = None,
+    env: dict[str, str] | None = None,
+    latency: bool = False,
 ) -> WrkResult:
-    """GET ``path`` as fast as ``connections`` keep-alive connections allow, for ``seconds``."""
+    """Requests to ``path`` as fast as ``connections`` keep-alive connections allow, for
+    ``seconds``: GETs, or what the Lua ``script`` makes (``env`` reaches it)."""
     binary = shutil.which("wrk")
     if binary is None:
         raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
     command = [binary, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
+    command += ["-s", str(script)] if script else []
+    command += ["--latency"] if latency else []
     command.append(f"http://{HOST}:{port}{path}")
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True)
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+        env={**os.environ, **(env or {})},
+    )
     out = done.stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    total = re.search(r"(\d+) requests in", out)
+    total = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
     if not rate or not total:
         raise RuntimeError(f"cannot read wrk's output:\n{out}\n{done.stderr}")
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors += int(non_2xx.group(1)) if non_2xx else 0
-    return WrkResult(float(rate.group(1)), int(total.group(1)), errors)
+    took = float(total.group(2)) / (1000 if total.group(3) == "ms" else 1)
+    result = WrkResult(float(rate.group(1)), int(total.group(1)), errors, took)
+    if latency:
+        result = replace(result, p50=_percentile(out, "50"), p99=_percentile(out, "99"))
+    return result
+
+
+def _percentile(out: str, p: str) -> float:
+    """wrk's ``--latency`` line for percentile ``p``, in milliseconds."""
+    found = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+    if not found:
+        raise RuntimeError(f"no {p}% latency in wrk's output:\n{out}")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+    return float(found.group(1)) * scale
 
 
 @dataclass

@@ -46,7 +46,7 @@ class Transport(Protocol):
 def enqueue(session: Session, mail: Mail, now: datetime) -> None:
     """Queue ``mail``; it is sent once the caller's transaction commits."""
     session.execute(
-        insert(OutboxMessage),
+        insert(OutboxMessage.__table__),
         {
             "recipient": mail.recipient,
             "subject": mail.subject,
