@@ -66,13 +66,24 @@ def init_app(app: Flask) -> None:
     if settings.ratelimit_storage_url.startswith("memory"):
         app.config["RATELIMIT_STORAGE_OPTIONS"] = {}
     limiter.init_app(app)
-    # Every limit here is a view decorator, which checks itself; with no default or blueprint
-    # limit, the app-wide check Flask-Limiter adds would only cost every request (the polled
-    # count most of all) its time.
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    _drop_app_wide_hooks(app)
     # init_app makes fresh storage but keeps the old storage's "dead" flag; a new app (tests,
     # a reloaded dev server) must start by trying its own storage.
     limiter._storage_dead = False
+
+
+def _drop_app_wide_hooks(app: Flask) -> None:
+    """Every limit here is a view decorator, which checks itself. Flask-Limiter's app-wide hooks
+    serve default limits, rate-limit headers and conditional deductions, none of which is used;
+    they would only cost every request (the polled count most of all) its time."""
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    for hooks in (app.after_request_funcs, app.teardown_request_funcs):
+        hooks[None] = [
+            hook
+            for hook in hooks[None]
+            if getattr(hook, "__self__", None) is not limiter
+            and getattr(hook, "args", ()) != (limiter,)
+        ]
 
 
 def retry_after() -> int:
