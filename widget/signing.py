@@ -144,16 +144,19 @@ def _submit(
         signature = Signature(id=signature_id, campaign=campaign, **values)
         outcome = Submitted.NEW
     else:
-        # Unconfirmed: the latest submission wins; the confirm page shows what will count. The
-        # update only matches while unconfirmed, so a confirmation in between keeps its actions.
-        refreshed = session.execute(
-            update(Signature)
-            .where(Signature.id == found.id)
-            .where(Signature.verified_at.is_(None), Signature.withdrawn_at.is_(None))
-            .values(values)
-        )
-        pending = refreshed.rowcount == 1  # type: ignore[attr-defined]
-        outcome = Submitted.PENDING_AGAIN if pending else Submitted.ALREADY_VERIFIED
+        outcome = Submitted.ALREADY_VERIFIED
+        if found.verified_at is None and found.withdrawn_at is None:
+            # Unconfirmed: the latest submission wins; the confirm page shows what will count.
+            # The update only matches while unconfirmed, so a confirmation in between keeps its
+            # actions.
+            refreshed = session.execute(
+                update(Signature)
+                .where(Signature.id == found.id)
+                .where(Signature.verified_at.is_(None), Signature.withdrawn_at.is_(None))
+                .values(values)
+            )
+            if refreshed.rowcount == 1:  # type: ignore[attr-defined]
+                outcome = Submitted.PENDING_AGAIN
         signature = session.get_one(Signature, found.id)
     if mailing:
         if outcome is Submitted.ALREADY_VERIFIED:
