@@ -23,7 +23,9 @@ def gzipped(body: bytes) -> int:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings.from_env({}, instance_path=Path(folder))
+        settings = Settings.from_env(
+            {"WIDGET_PUBLIC_URL": "http://localhost"}, instance_path=Path(folder)
+        )
         app = create_app(settings)
         upgrade_database(app)
         with app.app_context():

@@ -156,6 +156,7 @@ def app_env(database_url: str, storage_url: str) -> dict[str, str]:
     return {
         "WIDGET_SECRET_KEY": SECRET,
         "WIDGET_DATABASE_URL": database_url,
+        "WIDGET_PUBLIC_URL": "http://127.0.0.1",
         "WIDGET_RATELIMIT_STORAGE_URL": storage_url,
         "WIDGET_RATELIMIT_SIGN": UNLIMITED,
         "WIDGET_RATELIMIT_IP": UNLIMITED,
@@ -394,7 +395,11 @@ def count_versus_bare(app_port: int, bare_port: int, seconds: float, rounds: int
 
 def export_versus_bare(database_url: str, campaign_id: int, folder: Path, label: str) -> Row:
     """The export command against a bare SELECT dumped with the csv module, same rows."""
-    env = clean_env(WIDGET_SECRET_KEY=SECRET, WIDGET_DATABASE_URL=database_url)
+    env = clean_env(
+        WIDGET_SECRET_KEY=SECRET,
+        WIDGET_DATABASE_URL=database_url,
+        WIDGET_PUBLIC_URL="http://127.0.0.1",
+    )
     exported, dumped = folder / f"export-{label}.csv", folder / f"bare-{label}.csv"
     export = measure_process(
         [str(BIN / "flask"), "--app", "widget", "export", CAMPAIGN, "--output", str(exported)], env

@@ -40,6 +40,7 @@ def partner_server() -> http.server.ThreadingHTTPServer:
 
 def main() -> None:
     os.environ["FLASK_DEBUG"] = "1"  # the dev mailbox at /dev/mail exists only in debug
+    os.environ.setdefault("WIDGET_PUBLIC_URL", WIDGET_URL)  # where the links in mails point
     from sqlalchemy import select
 
     from widget import create_app

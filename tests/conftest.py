@@ -56,6 +56,8 @@ def make_settings(database_url: str, tmp_path: Path, **env: str) -> Settings:
         {
             "WIDGET_SECRET_KEY": SECRET,
             "WIDGET_DATABASE_URL": database_url,
+            # the test client's own origin; links in mails come only from this setting
+            "WIDGET_PUBLIC_URL": "http://localhost",
             "WIDGET_MIN_FILL_SECONDS": "0",
             **env,
         },

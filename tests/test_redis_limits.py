@@ -54,6 +54,7 @@ def two_processes(redis_url: str, tmp_path: Path) -> Iterator[list[int]]:
         **os.environ,
         "WIDGET_SECRET_KEY": SECRET,
         "WIDGET_DATABASE_URL": database,
+        "WIDGET_PUBLIC_URL": "http://127.0.0.1",
         "WIDGET_RATELIMIT_STORAGE_URL": redis_url,
         "WIDGET_RATELIMIT_SIGN": "5 per minute",
         "WIDGET_MIN_FILL_SECONDS": "0",

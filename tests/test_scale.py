@@ -108,6 +108,7 @@ def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         settings = {
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "WIDGET_SECRET_KEY": SECRET,
+            "WIDGET_PUBLIC_URL": "http://127.0.0.1",
             "WIDGET_MIN_FILL_SECONDS": "0",  # forms are sent at once
             **env,
         }

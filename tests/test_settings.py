@@ -168,6 +168,7 @@ def test_the_app_gets_rotated_out_keys_as_a_list_of_fallbacks(tmp_path: Path) ->
         {
             "WIDGET_SECRET_KEY": f"{NEW_KEY},{OLD_KEY}",
             "WIDGET_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+            "WIDGET_PUBLIC_URL": "https://actions.example.org",
         },
         instance_path=tmp_path,
     )
@@ -180,7 +181,11 @@ def test_the_app_gets_rotated_out_keys_as_a_list_of_fallbacks(tmp_path: Path) ->
 
 def test_an_app_with_one_key_has_no_fallbacks(tmp_path: Path) -> None:
     settings = Settings.from_env(
-        {"WIDGET_SECRET_KEY": NEW_KEY, "WIDGET_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"},
+        {
+            "WIDGET_SECRET_KEY": NEW_KEY,
+            "WIDGET_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+            "WIDGET_PUBLIC_URL": "https://actions.example.org",
+        },
         instance_path=tmp_path,
     )
     app = create_app(settings)
@@ -194,3 +199,30 @@ def test_a_superscript_digit_for_trusted_proxies_is_refused_naming_the_variable(
 ) -> None:
     with pytest.raises(ConfigurationError, match=r"^WIDGET_TRUSTED_PROXIES="):
         Settings.from_env({"WIDGET_TRUSTED_PROXIES": "²"}, instance_path=tmp_path)
+
+
+def test_outside_debug_the_app_refuses_to_start_without_a_public_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    settings = Settings.from_env(
+        {"WIDGET_SECRET_KEY": NEW_KEY, "WIDGET_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"},
+        instance_path=tmp_path,
+    )
+
+    with pytest.raises(ConfigurationError, match=r"^WIDGET_PUBLIC_URL is not set\."):
+        create_app(settings)
+
+
+def test_in_debug_without_a_public_url_links_point_to_the_local_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    settings = Settings.from_env(
+        {"WIDGET_SECRET_KEY": NEW_KEY, "WIDGET_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"},
+        instance_path=tmp_path,
+    )
+    app = create_app(settings)
+
+    assert app.extensions["widget"].settings.public_url == "http://127.0.0.1:5000"
+    db.engine(app).dispose()

@@ -179,6 +179,26 @@ def test_a_confirm_link_uses_the_public_url_when_set(
     assert 'href="https://act.example.org/v/' in message.html_body
 
 
+@pytest.mark.parametrize("settings_env", [{"WIDGET_PUBLIC_URL": "https://act.example.org"}])
+def test_a_forged_host_header_never_reaches_the_links_in_a_mail(
+    supporter: Supporter, session: Session
+) -> None:
+    """An attacker who sets ``Host`` (no Origin, as any script can) must not receive the
+    supporter's tokens: every link in the mail is under the configured public URL."""
+    supporter.open_widget()
+    response = supporter.client.post(
+        "/w/ua-109-23",
+        data=supporter.form(),
+        headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"},
+    )
+    assert response.status_code == 200
+    [message] = session.scalars(select(OutboxMessage)).all()
+    for body in (message.text_body, message.html_body):
+        assert "evil.example" not in body
+        assert "https://act.example.org/v/" in body
+        assert "https://act.example.org/m/" in body
+
+
 def test_outbox_rows_are_written_with_the_signature(supporter: Supporter, session: Session) -> None:
     supporter.sign()
     session.expire_all()

@@ -315,7 +315,7 @@ def test_the_embed_code_generator_writes_the_snippet(staff: StaffActions) -> Non
         "/staff/embed?campaign=ua-109-23&partner=&lang=ur&theme=dark&accent=d4351c",
     ).get_data(as_text=True)
     assert (
-        '&lt;script async src="https://localhost/embed.js" data-campaign="ua-109-23" '
+        '&lt;script async src="http://localhost/embed.js" data-campaign="ua-109-23" '
         'data-lang="ur" data-theme="dark #d4351c"&gt;&lt;/script&gt;'
     ) in page
     assert 'id="embed-preview"' in page

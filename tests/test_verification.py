@@ -91,6 +91,7 @@ def test_a_link_signed_with_a_rotated_out_key_still_works(
         {
             "WIDGET_SECRET_KEY": f"{SECRET},the-old-key-0123456789",
             "WIDGET_DATABASE_URL": app.extensions["widget"].settings.database_url,
+            "WIDGET_PUBLIC_URL": "http://localhost",
         },
         instance_path="/nonexistent",
     )

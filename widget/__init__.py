@@ -6,7 +6,8 @@ mounts the widget into an organisation's own Flask site.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from flask import Flask, current_app, g, request
@@ -15,13 +16,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import paths
 from .extensions import babel, db
 from .privacy import Retention
-from .settings import ConfigurationError, Settings
+from .settings import ConfigurationError, Names, Settings
 from .tokens import TokenService, form_tokens, manage_tokens, verify_tokens
 
 __all__ = ["ActionWidget", "ConfigurationError", "Settings", "create_app"]
 
 #: the interface languages that have a catalog (``widget/translations``); English first
 LOCALES = ("en", "ur", "fa", "ps")
+#: where links in mails point in debug when ``WIDGET_PUBLIC_URL`` is not set (``flask run``)
+DEBUG_PUBLIC_URL = "http://127.0.0.1:5000"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class ActionWidget:
 
         if settings is None:
             settings = Settings.from_env(instance_path=app.instance_path)
+        settings = _with_public_url(app, settings)
         app.extensions["widget"] = WidgetState(settings)
         db.init_app(app, settings.database_url)
         limits.init_app(app)
@@ -88,6 +94,21 @@ class ActionWidget:
             app.register_blueprint(blueprint, url_prefix=prefix or None)
         templating.register(app)
         cli.register(app)
+
+
+def _with_public_url(app: Flask, settings: Settings) -> Settings:
+    """Links in mails carry tokens, so their origin is configured, never taken from a request's
+    ``Host`` header (which anyone can set). Only a debug app may fall back to a local default."""
+    if settings.public_url is not None:
+        return settings
+    if not app.debug:
+        raise ConfigurationError(
+            f"{Names.PUBLIC_URL} is not set. Give the address supporters reach the widget at, "
+            "e.g. https://actions.example.org: links in mails are built from it, never from "
+            "a request's Host header."
+        )
+    log.warning("%s is not set: mail links point to %s", Names.PUBLIC_URL, DEBUG_PUBLIC_URL)
+    return replace(settings, public_url=DEBUG_PUBLIC_URL)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

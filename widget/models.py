@@ -109,6 +109,9 @@ class Signature(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "email_key"),
         CheckConstraint("length(country) = 2", name="country_alpha2"),
+        # Ids are never given again after a row is deleted (purge), so an old link cannot
+        # name a stranger's signature. PostgreSQL sequences never reuse ids anyway.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -143,6 +146,10 @@ class Signature(Base):
     anonymised_at: Mapped[datetime | None]
     #: keyed hash of the client IP (``widget.abuse.ip_hash``), never the IP itself
     ip_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: a random secret that every link to this signature carries; erasure changes it, so a
+    #: link dies with the signature it was made for (None only for rows older than links
+    #: that carry it)
+    link_secret: Mapped[str | None] = mapped_column(String(32))
 
     campaign: Mapped[Campaign] = relationship()
     partner: Mapped[Partner | None] = relationship()
@@ -184,6 +191,20 @@ class Staff(Base):
     last_login_at: Mapped[datetime | None]
 
 
+class StaffSession(Base):
+    """A signed-in staff browser. The cookie holds a random token whose hash is kept here, so
+    signing out (or a password change) ends the session even for a copied cookie."""
+
+    __tablename__ = "staff_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    #: SHA-256 of the token in the cookie, never the token itself
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
 class Audit(Base):
     """Who did what to supporters' data, and when: exports, invalidations, erasures."""
 
@@ -202,11 +223,22 @@ class OutboxMessage(Base):
     """A queued mail: stored in the same transaction as what caused it, sent later."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (CheckConstraint("attempts >= 0", name="attempts_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient: Mapped[str] = mapped_column(String(254))
-    subject: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(Text)
+    #: the Message-ID header, the same on every attempt so receivers can drop duplicates
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    #: which mail it is (``confirm``, ``already_signed``, ``withdrawn``, ...)
+    kind: Mapped[str] = mapped_column(String(40), default="")
+    #: the signature it is about: its mails go when the signature is withdrawn or erased
+    signature_id: Mapped[int | None] = mapped_column(
+        ForeignKey("signature.id", ondelete="CASCADE"), index=True
+    )
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]

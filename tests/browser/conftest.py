@@ -96,11 +96,12 @@ def live_site(
     monkeypatch.setenv("FLASK_DEBUG", "1")
     database = tmp_path / "widget.db"
     shutil.copy(sqlite_template, database)
-    app = create_app(make_settings(f"sqlite:///{database}", tmp_path))
+    widget_port, partner_port = free_port(), free_port()
+    public_url = f"http://localhost:{widget_port}"
+    app = create_app(make_settings(f"sqlite:///{database}", tmp_path, WIDGET_PUBLIC_URL=public_url))
     with app.app_context():
         load_campaign_file(db.session, DEMO, utcnow())
         db.session.close()
-    widget_port, partner_port = free_port(), free_port()
     server = make_server("localhost", widget_port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     site = LiveSite(app, f"http://localhost:{widget_port}", f"http://127.0.0.1:{partner_port}")

@@ -15,14 +15,18 @@ from ..tokens import TokenExpired, TokenInvalid, TokenService
 
 
 def absolute_url(endpoint: str, **values: object) -> str:
-    """A link for a mail: ``WIDGET_PUBLIC_URL`` if set, else the host this request came to."""
-    base = widget_state().settings.public_url or request.host_url.rstrip("/")
-    return base + url_for(endpoint, **values)
+    """A link for a mail: always under ``WIDGET_PUBLIC_URL``, never the request's ``Host``."""
+    return public_base() + url_for(endpoint, **values)
+
+
+def public_base() -> str:
+    base = widget_state().settings.public_url
+    assert base is not None, "init_app sets the public URL"
+    return base
 
 
 def our_origin() -> str:
-    base = widget_state().settings.public_url or request.host_url
-    return origin_of(base)
+    return origin_of(public_base())
 
 
 #: the largest body a supporter's request may have; a sign form is a few hundred bytes
