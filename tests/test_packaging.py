@@ -51,7 +51,8 @@ def test_the_installed_package_serves_from_its_own_files(tmp_path: Path) -> None
     zipfile.ZipFile(build_wheel(tmp_path)).extractall(site)
     script = (
         "import widget, widget.paths as p; from widget import create_app, Settings;"
-        f"s = Settings.from_env({{'WIDGET_PUBLIC_URL': 'http://localhost'}}, instance_path={str(tmp_path / 'instance')!r});"
+        "s = Settings.from_env({'WIDGET_PUBLIC_URL': 'http://localhost'}, "
+        f"instance_path={str(tmp_path / 'instance')!r});"
         "app = create_app(s); r = app.test_client().get('/embed.js');"
         "print(p.STATIC.parent == p.PACKAGE, r.status_code, 'ActionWidget' in r.get_data(True));"
         "r.close()"
