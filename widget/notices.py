@@ -73,4 +73,6 @@ class MailNotices:
                 subject=subject(),
                 text=render_template(f"email/{template}.txt", **context),
                 html=render_template(f"email/{template}.html", **context),
+                kind=template,
+                signature_id=signature.id,
             )

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Protocol
 
 from sqlalchemy import insert, or_, select, update
@@ -33,6 +34,10 @@ class Mail:
     subject: str
     text: str
     html: str
+    #: which mail it is: ``confirm``, ``already_signed``, ``withdrawn``, ...
+    kind: str = ""
+    #: the signature it is about, so its mails can go when the signature does
+    signature_id: int | None = None
 
 
 class PermanentFailure(Exception):
@@ -44,7 +49,8 @@ class Transport(Protocol):
 
 
 def enqueue(session: Session, mail: Mail, now: datetime) -> None:
-    """Queue ``mail``; it is sent once the caller's transaction commits."""
+    """Queue ``mail``; it is sent once the caller's transaction commits. Its Message-ID is fixed
+    here (unique even when SQLite ids were reused), so every attempt carries the same one."""
     session.execute(
         insert(OutboxMessage.__table__),
         {
@@ -52,6 +58,9 @@ def enqueue(session: Session, mail: Mail, now: datetime) -> None:
             "subject": mail.subject,
             "text_body": mail.text,
             "html_body": mail.html,
+            "message_id": uuid.uuid4().hex,
+            "kind": mail.kind,
+            "signature_id": mail.signature_id,
             "created_at": now,
             "next_attempt_at": now,
             "attempts": 0,
@@ -137,6 +146,12 @@ def retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY)
 
 
+def message_id_header(message: OutboxMessage, sender: str) -> str:
+    """``<outbox.ID@sender-domain>``: the same for every attempt at one message."""
+    domain = sender.rpartition("@")[2]
+    return f"<outbox.{message.message_id or message.id}@{domain}>"
+
+
 class SmtpTransport:
     """Delivers over ``smtp://`` (optionally STARTTLS) or ``smtps://``, with auth if given."""
 
@@ -162,9 +177,7 @@ class SmtpTransport:
         mail["To"] = message.recipient
         mail["Subject"] = message.subject
         mail["Date"] = format_datetime(message.created_at.replace(tzinfo=UTC), usegmt=True)
-        mail["Message-ID"] = make_msgid(
-            idstring=f"outbox-{message.id}", domain=self.sender.rpartition("@")[2]
-        )
+        mail["Message-ID"] = message_id_header(message, self.sender)
         mail["Auto-Submitted"] = "auto-generated"
         mail.set_content(message.text_body)
         mail.add_alternative(message.html_body, subtype="html")

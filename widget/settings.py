@@ -41,6 +41,7 @@ class Names:
     RETENTION_PENDING_DAYS = "WIDGET_RETENTION_PENDING_DAYS"
     RETENTION_CLOSED_DAYS = "WIDGET_RETENTION_CLOSED_DAYS"
     RETENTION_MAIL_DAYS = "WIDGET_RETENTION_MAIL_DAYS"
+    IPV6_PREFIX = "WIDGET_IPV6_PREFIX"
 
     @classmethod
     def all(cls) -> set[str]:
@@ -99,6 +100,8 @@ class Settings:
     retention_closed_days: int = 180
     #: sent (or undeliverable) mail is deleted after this many days
     retention_mail_days: int = 7
+    #: IPv6 clients are limited and grouped by this prefix length (a host has a whole /64)
+    ipv6_prefix: int = 64
 
     @property
     def secret_key(self) -> str:
@@ -153,6 +156,7 @@ class Settings:
             retention_pending_days=_days(Names.RETENTION_PENDING_DAYS, get, default=14),
             retention_closed_days=_days(Names.RETENTION_CLOSED_DAYS, get, default=180),
             retention_mail_days=_days(Names.RETENTION_MAIL_DAYS, get, default=7),
+            ipv6_prefix=_ipv6_prefix(get(Names.IPV6_PREFIX) or "64"),
         )
 
 
@@ -247,6 +251,15 @@ def _trusted_proxies(value: str) -> int:
         raise ConfigurationError(
             f"{Names.TRUSTED_PROXIES}={value!r}: give how many reverse proxies set "
             "X-Forwarded-For in front of the app (0 to 10; 0 trusts none)."
+        )
+    return int(value)
+
+
+def _ipv6_prefix(value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or not 32 <= int(value) <= 128:
+        raise ConfigurationError(
+            f"{Names.IPV6_PREFIX}={value!r}: give a prefix length from 32 to 128 (64, the "
+            "block one IPv6 host is given, is the default; 128 limits each address alone)."
         )
     return int(value)
 
