@@ -265,7 +265,7 @@ _ADDRESS = re.compile(r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+")
 
 def without_addresses(text: str) -> str:
     """Servers echo the recipient in their replies; what we store and log must not hold it."""
-    return _ADDRESS.sub("<address>", text)
+    return _ADDRESS.sub("[address]", text)
 
 
 def database_problem(error: SQLAlchemyError) -> str:
