@@ -92,6 +92,10 @@ class Relay:
 
 @pytest.fixture
 def relay() -> Iterator[Relay]:
+    yield from running_relay()
+
+
+def running_relay() -> Iterator[Relay]:
     relay = Relay()
     controller = Controller(
         relay,
