@@ -82,7 +82,11 @@ def test_unknown_campaign_is_a_json_404(client: FlaskClient) -> None:
 def test_healthz_is_200_with_the_database_up(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok"}
+    assert response.get_json() == {
+        "status": "ok",
+        "database": "ok",
+        "outbox": {"queued": 0, "failed": 0, "oldest_unsent_seconds": None},
+    }
 
 
 def test_healthz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -13,14 +14,8 @@ from sqlalchemy.orm import Session
 from widget.clock import utcnow
 from widget.extensions import db
 from widget.models import OutboxMessage, Signature
-from widget.outbox import (
-    MAX_ATTEMPTS,
-    Mail,
-    SmtpTransport,
-    deliver_due,
-    enqueue,
-    retry_delay,
-)
+from widget.outbox import MAX_ATTEMPTS, Mail, deliver_due, enqueue, retry_delay
+from widget.relay import SmtpTransport
 from widget.settings import parse_mail_url
 
 from .conftest import SmtpServer, Supporter, text_part
@@ -33,6 +28,11 @@ def settings_env(smtp_server: SmtpServer) -> dict[str, str]:
 
 def transport(server: SmtpServer) -> SmtpTransport:
     return SmtpTransport(parse_mail_url(server.url + "?timeout=2"), "actions@example.org")
+
+
+def at(now: datetime) -> Callable[[], datetime]:
+    """A clock stopped at ``now``."""
+    return lambda: now
 
 
 def queue(app: Flask, count: int) -> None:
@@ -54,7 +54,7 @@ def test_smtp_down_while_signing_keeps_the_signature_and_sends_later_once(
     smtp_server.stop()
     assert supporter.sign().status_code == 200
     now = utcnow()
-    report = deliver_due(db.sessionmaker(app), transport(smtp_server), now)
+    report = deliver_due(db.sessionmaker(app), transport(smtp_server), at(now))
     assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
     [message] = messages(session)
     assert message.attempts == 1
@@ -64,11 +64,13 @@ def test_smtp_down_while_signing_keeps_the_signature_and_sends_later_once(
     assert session.scalars(select(Signature.email)).all() == ["ayesha@example.org"]
 
     smtp_server.start()
-    early = deliver_due(db.sessionmaker(app), transport(smtp_server), now + timedelta(seconds=10))
+    early = deliver_due(
+        db.sessionmaker(app), transport(smtp_server), at(now + timedelta(seconds=10))
+    )
     assert early.handled == 0
     later = now + timedelta(seconds=31)
-    assert deliver_due(db.sessionmaker(app), transport(smtp_server), later).sent == 1
-    assert deliver_due(db.sessionmaker(app), transport(smtp_server), later).handled == 0
+    assert deliver_due(db.sessionmaker(app), transport(smtp_server), at(later)).sent == 1
+    assert deliver_due(db.sessionmaker(app), transport(smtp_server), at(later)).handled == 0
     assert len(smtp_server.mailbox.messages) == 1
     assert "/v/" in text_part(smtp_server.mailbox.messages[0])
     [message] = messages(session)
@@ -84,7 +86,7 @@ def test_two_senders_at_once_send_each_message_exactly_once(
 
     def sender() -> None:
         start.wait()
-        reports.append(deliver_due(db.sessionmaker(app), transport(smtp_server), utcnow()))
+        reports.append(deliver_due(db.sessionmaker(app), transport(smtp_server)))
 
     threads = [threading.Thread(target=sender) for _ in range(2)]
     for thread in threads:
@@ -105,25 +107,32 @@ def test_a_claimed_message_is_not_taken_by_another_sender_until_the_lease_ends(
     [message] = messages(session)
     message.claimed_until = now + timedelta(minutes=5)
     session.commit()
-    assert deliver_due(db.sessionmaker(app), transport(smtp_server), now).handled == 0
+    assert deliver_due(db.sessionmaker(app), transport(smtp_server), at(now)).handled == 0
     after_lease = now + timedelta(minutes=6)
-    assert deliver_due(db.sessionmaker(app), transport(smtp_server), after_lease).sent == 1
+    assert deliver_due(db.sessionmaker(app), transport(smtp_server), at(after_lease)).sent == 1
 
 
-def test_retries_back_off_and_give_up(
+def test_a_mailbox_that_stays_busy_backs_off_and_is_given_up(
     app: Flask, smtp_server: SmtpServer, session: Session
 ) -> None:
+    class Busy:
+        async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+            return "452 4.2.2 Mailbox full, try later"
+
     smtp_server.stop()
+    smtp_server.mailbox = Busy()  # type: ignore[assignment]
+    smtp_server.start()
     queue(app, 1)
     now = utcnow()
     for _attempt in range(MAX_ATTEMPTS):
-        deliver_due(db.sessionmaker(app), transport(smtp_server), now)
+        deliver_due(db.sessionmaker(app), transport(smtp_server), at(now))
         now += timedelta(hours=2)
     [message] = messages(session)
     assert message.attempts == MAX_ATTEMPTS
     assert message.failed_at is not None
     assert message.next_attempt_at is None
-    assert deliver_due(db.sessionmaker(app), transport(smtp_server), now).handled == 0
+    assert message.last_error == "recipient refused: 452 4.2.2 Mailbox full, try later"
+    assert deliver_due(db.sessionmaker(app), transport(smtp_server), at(now)).handled == 0
 
 
 def test_retry_delays_grow_to_an_hour() -> None:
@@ -141,7 +150,7 @@ def test_a_refused_recipient_is_not_retried(
     smtp_server.mailbox = Refusing()  # type: ignore[assignment]
     smtp_server.start()
     queue(app, 1)
-    report = deliver_due(db.sessionmaker(app), transport(smtp_server), utcnow())
+    report = deliver_due(db.sessionmaker(app), transport(smtp_server))
     assert (report.sent, report.retrying, report.failed) == (0, 0, 1)
     [message] = messages(session)
     assert message.failed_at is not None
@@ -152,7 +161,7 @@ def test_mail_has_text_and_html_parts_and_headers(
     app: Flask, supporter: Supporter, smtp_server: SmtpServer
 ) -> None:
     supporter.sign(name="Zainab بی بی")
-    deliver_due(db.sessionmaker(app), transport(smtp_server), utcnow())
+    deliver_due(db.sessionmaker(app), transport(smtp_server))
     [mail] = smtp_server.mailbox.messages
     assert mail["From"] == "actions@example.org"
     assert mail["Auto-Submitted"] == "auto-generated"

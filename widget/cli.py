@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,18 +11,21 @@ from typing import TYPE_CHECKING
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import paths, widget_state
+from . import paths, sender, widget_state
 from .abuse import Selection, invalidate, recent_activity
 from .campaigns import CampaignFileError, find_campaign, load_campaign_file
 from .clock import utcnow
 from .exports import ExportFilter, audit_export, csv_chunks
 from .extensions import db
 from .models import Campaign
-from .outbox import SmtpTransport, deliver_due
+from .outbox import DeliveryReport, database_problem, deliver_due
+from .outbox_status import resend
 from .partners import PartnerError, save_partner
 from .privacy import erase_supporter, find_by_email, purge
+from .relay import SmtpTransport
 from .staff import ROLES, StaffError, create_staff
 
 if TYPE_CHECKING:
@@ -116,7 +118,9 @@ def staff_create(email: str, role: str) -> None:
 @click.option("--once", is_flag=True, help="Send what is due, then exit.")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between passes.")
 def outbox_work(once: bool, interval: float) -> None:
-    """Deliver queued mail over WIDGET_MAIL_URL, retrying with backoff; safe to run twice."""
+    """Deliver queued mail over WIDGET_MAIL_URL, retrying with backoff; safe to run twice.
+
+    Without --once it runs until stopped, through database and relay outages."""
     settings = widget_state().settings
     if not settings.mail.delivers:
         raise click.ClickException(
@@ -124,14 +128,39 @@ def outbox_work(once: bool, interval: float) -> None:
             "Set it to smtp://... to deliver."
         )
     transport = SmtpTransport(settings.mail, settings.mail_from)
-    while True:
-        report = deliver_due(db.sessionmaker(), transport, utcnow())
-        if report.handled:
-            click.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
-        if once:
-            return
-        if not report.handled:
-            time.sleep(interval)
+    if not once:
+        sender.run(db.sessionmaker(), transport, interval=interval, on_report=echo_report)
+        return
+    try:
+        report = deliver_due(db.sessionmaker(), transport)
+    except SQLAlchemyError as error:
+        raise click.ClickException(f"database error: {database_problem(error)}") from None
+    echo_report(report)
+    if report.relay_refused is not None:
+        raise click.ClickException(f"the relay refused us: {report.relay_refused}")
+
+
+def echo_report(report: DeliveryReport) -> None:
+    if report.handled:
+        click.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
+
+
+@outbox_group.command("retry")
+@click.option("--all-failed", is_flag=True, help="Every message that failed for good.")
+@click.argument("ids", nargs=-1, type=int)
+def outbox_retry(all_failed: bool, ids: tuple[int, ...]) -> None:
+    """Send failed (or waiting) messages again now, with fresh attempts (audited)."""
+    if all_failed == bool(ids):
+        raise click.UsageError("Give message IDs or --all-failed (one of them).")
+    actor = f"cli:{getpass.getuser()}"
+    with db.sessionmaker()() as session:
+        resent = resend(session, None if all_failed else ids, actor=actor, now=utcnow())
+    click.echo(f"Queued {len(resent)} messages to send again: {' '.join(map(str, resent))}")
+    missing = sorted(set(ids) - set(resent))
+    if missing:
+        raise click.ClickException(
+            f"Not queued (sent, unknown or being sent now): {' '.join(map(str, missing))}"
+        )
 
 
 def campaign_named(session: Session, slug: str) -> Campaign:

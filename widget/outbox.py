@@ -1,31 +1,44 @@
 """Queued mail: stored with what caused it, delivered later over SMTP with retries.
 
 A signature and its mail are written in one transaction, so an SMTP outage loses nothing; the
-sender claims each message with an atomic update, so two senders never send the same one.
+sender claims each message with an atomic update, so two senders never send the same one. No
+single message, relay outage or database error stops the sender (see ``deliver_due``).
 """
 
 from __future__ import annotations
 
-import smtplib
-import ssl
+import logging
+import re
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .clock import utcnow
 from .models import OutboxMessage
-from .settings import MailURL
+
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
-#: how long a sender may hold a message before another may take it over
+#: how long a sender may hold a message before another may take it over; a delivery's own
+#: deadline (``SmtpTransport.deadline``) is far shorter, so a lease never runs out mid-send
 CLAIM_LEASE = timedelta(minutes=5)
+#: after SMTP accepted a message, recording that is retried this often, at most this far apart
+RECORD_RETRY_FIRST = 0.5
+RECORD_RETRY_LONGEST = 30.0
+#: mails that hold the address of someone who asked to be erased: deleted once sent
+DELETED_WHEN_SENT = frozenset({"withdrawn"})
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -40,8 +53,25 @@ class Mail:
     signature_id: int | None = None
 
 
-class PermanentFailure(Exception):
-    """The server refused the message for good (e.g. no such mailbox): do not retry."""
+class DeliveryFailure(Exception):
+    """A delivery did not happen; ``reason`` is safe to store and show (no addresses)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = without_addresses(reason)[:2000]
+
+
+class PermanentFailure(DeliveryFailure):
+    """This message can never go (no such mailbox, cannot be composed): fail it now."""
+
+
+class TemporaryFailure(DeliveryFailure):
+    """This message did not go this time (mailbox busy, too slow): retry it, up to a limit."""
+
+
+class RelayRefused(DeliveryFailure):
+    """The relay refused *us* (authentication, connection, TLS, policy): no message is at
+    fault, so none is given up; the sender pauses instead of burning the whole queue."""
 
 
 class Transport(Protocol):
@@ -74,6 +104,8 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    #: why the pass stopped early: the relay refused us (already logged as an error)
+    relay_refused: str | None = None
 
     @property
     def handled(self) -> int:
@@ -81,11 +113,22 @@ class DeliveryReport:
 
 
 def deliver_due(
-    make_session: sessionmaker[Session], transport: Transport, now: datetime, limit: int = 100
+    make_session: sessionmaker[Session],
+    transport: Transport,
+    clock: Clock = utcnow,
+    limit: int = 100,
+    sleep: Sleep = time.sleep,
 ) -> DeliveryReport:
-    """Send the messages that are due; each one is claimed first, so senders never overlap."""
+    """Send the messages that are due, each claimed first with a lease from the clock's time
+    *then*, so a slow batch never writes claims that are already over.
+
+    A failing message is recorded and the pass goes on; a refusal of us stops the pass. Database
+    errors before a send propagate (nothing was sent; ``sender.run`` backs off and retries);
+    after SMTP accepted a message, recording it is retried until it lands, never released.
+    """
     report = DeliveryReport()
     with make_session() as session:
+        now = clock()
         due = session.scalars(
             select(OutboxMessage.id)
             .where(OutboxMessage.next_attempt_at <= now)
@@ -93,52 +136,117 @@ def deliver_due(
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(limit)
         ).all()
-        for message_id in due:
-            if not _claim(session, message_id, now):
-                continue
-            message = session.get_one(OutboxMessage, message_id, populate_existing=True)
-            try:
-                transport.send(message)
-            except (PermanentFailure, smtplib.SMTPException, OSError) as error:
-                permanent = isinstance(error, PermanentFailure)
-                _record_failure(message, error, now, permanent=permanent)
-                if message.failed_at is None:
-                    report.retrying += 1
-                else:
-                    report.failed += 1
+    for message_id in due:
+        message = _claim(make_session, message_id, clock())
+        if message is None:
+            continue
+        try:
+            transport.send(message)
+        except RelayRefused as error:
+            log.error("outbox: the relay refused us, pausing: %s", error.reason)
+            _record_failure(make_session, message, error.reason, clock(), give_up=False)
+            report.retrying += 1
+            report.relay_refused = error.reason
+            break
+        except Exception as error:  # any single message, whatever went wrong, must not stop us
+            gave_up = _fail(make_session, message, error, clock())
+            if gave_up:
+                report.failed += 1
             else:
-                message.sent_at = now
-                message.next_attempt_at = None
-                message.attempts += 1
-                report.sent += 1
-            message.claimed_until = None
-            session.commit()
+                report.retrying += 1
+        else:
+            _record_sent(make_session, message, clock, sleep)
+            report.sent += 1
     return report
 
 
-def _claim(session: Session, message_id: int, now: datetime) -> bool:
-    claimed = session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .where(OutboxMessage.next_attempt_at <= now)
-        .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
-        .values(claimed_until=now + CLAIM_LEASE)
-        .execution_options(synchronize_session=False)
+def _claim(make_session: sessionmaker[Session], message_id: int, now: datetime) -> Any:
+    """The message, loaded once this sender holds it until ``now + CLAIM_LEASE``; else None."""
+    with make_session() as session:
+        claimed = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .where(OutboxMessage.next_attempt_at <= now)
+            .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+            .values(claimed_until=now + CLAIM_LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        return session.get(OutboxMessage, message_id, populate_existing=True)
+
+
+def _fail(
+    make_session: sessionmaker[Session], message: OutboxMessage, error: Exception, now: datetime
+) -> bool:
+    """Record a message-level failure; True when the message is given up."""
+    if isinstance(error, DeliveryFailure):
+        reason = error.reason
+    else:
+        reason = without_addresses(f"{type(error).__name__}: {error}")[:2000]
+    permanent = not isinstance(error, TemporaryFailure)
+    gave_up = permanent or message.attempts + 1 >= MAX_ATTEMPTS
+    log.warning(
+        "outbox: message %s (%s) %s: %s",
+        message.id,
+        message.kind or "mail",
+        "failed for good" if gave_up else "will be retried",
+        type(error).__name__,
     )
-    session.commit()
-    return claimed.rowcount == 1  # type: ignore[attr-defined]
+    _record_failure(make_session, message, reason, now, give_up=gave_up)
+    return gave_up
 
 
 def _record_failure(
-    message: OutboxMessage, error: Exception, now: datetime, *, permanent: bool
+    make_session: sessionmaker[Session],
+    message: OutboxMessage,
+    reason: str,
+    now: datetime,
+    *,
+    give_up: bool,
 ) -> None:
-    message.attempts += 1
-    message.last_error = f"{type(error).__name__}: {error}"[:2000]
-    if permanent or message.attempts >= MAX_ATTEMPTS:
-        message.failed_at = now
-        message.next_attempt_at = None
+    attempts = message.attempts + 1
+    values: dict[str, Any] = {"attempts": attempts, "last_error": reason, "claimed_until": None}
+    if give_up:
+        values |= {"failed_at": now, "next_attempt_at": None}
     else:
-        message.next_attempt_at = now + retry_delay(message.attempts)
+        values |= {"next_attempt_at": now + retry_delay(attempts)}
+    with make_session() as session:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(values))
+        session.commit()
+
+
+def _record_sent(
+    make_session: sessionmaker[Session], message: OutboxMessage, clock: Clock, sleep: Sleep
+) -> None:
+    """SMTP accepted it: record that, however long the database takes. Releasing it unrecorded
+    would send it again; while we retry, our claim keeps other senders off it."""
+    wait = RECORD_RETRY_FIRST
+    while True:
+        try:
+            with make_session() as session:
+                if message.kind in DELETED_WHEN_SENT:
+                    statement: Any = delete(OutboxMessage)
+                else:
+                    statement = update(OutboxMessage).values(
+                        sent_at=clock(),
+                        next_attempt_at=None,
+                        claimed_until=None,
+                        attempts=OutboxMessage.attempts + 1,
+                    )
+                session.execute(statement.where(OutboxMessage.id == message.id))
+                session.commit()
+            return
+        except SQLAlchemyError as error:
+            log.error(
+                "outbox: message %s was sent but recording it failed (%s); retrying in %.1f s",
+                message.id,
+                database_problem(error),
+                wait,
+            )
+            sleep(wait)
+            wait = min(wait * 2, RECORD_RETRY_LONGEST)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -152,47 +260,17 @@ def message_id_header(message: OutboxMessage, sender: str) -> str:
     return f"<outbox.{message.message_id or message.id}@{domain}>"
 
 
-class SmtpTransport:
-    """Delivers over ``smtp://`` (optionally STARTTLS) or ``smtps://``, with auth if given."""
+_ADDRESS = re.compile(r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+")
 
-    def __init__(self, url: MailURL, sender: str) -> None:
-        self.url = url
-        self.sender = sender
 
-    def send(self, message: OutboxMessage) -> None:
-        mail = self.compose(message)
-        try:
-            with self._connect() as smtp:
-                smtp.send_message(mail)
-        except smtplib.SMTPRecipientsRefused as error:
-            raise PermanentFailure(str(error.recipients)) from error
-        except smtplib.SMTPResponseException as error:
-            if 500 <= error.smtp_code < 600:
-                raise PermanentFailure(f"{error.smtp_code} {error.smtp_error!r}") from error
-            raise
+def without_addresses(text: str) -> str:
+    """Servers echo the recipient in their replies; what we store and log must not hold it."""
+    return _ADDRESS.sub("[address]", text)
 
-    def compose(self, message: OutboxMessage) -> EmailMessage:
-        mail = EmailMessage()
-        mail["From"] = self.sender
-        mail["To"] = message.recipient
-        mail["Subject"] = message.subject
-        mail["Date"] = format_datetime(message.created_at.replace(tzinfo=UTC), usegmt=True)
-        mail["Message-ID"] = message_id_header(message, self.sender)
-        mail["Auto-Submitted"] = "auto-generated"
-        mail.set_content(message.text_body)
-        mail.add_alternative(message.html_body, subtype="html")
-        return mail
 
-    def _connect(self) -> smtplib.SMTP:
-        url = self.url
-        smtp: smtplib.SMTP
-        if url.scheme == "smtps":
-            context = ssl.create_default_context()
-            smtp = smtplib.SMTP_SSL(url.host, url.port, timeout=url.timeout, context=context)
-        else:
-            smtp = smtplib.SMTP(url.host, url.port, timeout=url.timeout)
-            if url.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-        if url.username:
-            smtp.login(url.username, url.password or "")
-        return smtp
+def database_problem(error: SQLAlchemyError) -> str:
+    """The driver's complaint without SQLAlchemy's statement and parameters (they may hold
+    personal data)."""
+    original = getattr(error, "orig", None) or error
+    first_line = str(original).strip().splitlines()[:1]
+    return without_addresses(f"{type(original).__name__}: {' '.join(first_line)}")[:300]

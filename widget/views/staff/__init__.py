@@ -137,4 +137,4 @@ def too_many(_error: Exception) -> Response:
     return response
 
 
-from . import campaigns, data, partners  # noqa: E402, F401  (routes on bp)
+from . import campaigns, data, mail, partners  # noqa: E402, F401  (routes on bp)
