@@ -42,6 +42,13 @@ def upgrade() -> None:
             ["id"],
             ondelete="CASCADE",
         )
+    op.create_index(
+        "ix_outbox_message_unsent",
+        "outbox_message",
+        ["created_at"],
+        sqlite_where=sa.text("sent_at IS NULL"),
+        postgresql_where=sa.text("sent_at IS NULL"),
+    )
     op.create_table(
         "staff_session",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -66,6 +73,7 @@ def downgrade() -> None:
     with op.batch_alter_table("staff_session", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_staff_session_staff_id"))
     op.drop_table("staff_session")
+    op.drop_index("ix_outbox_message_unsent", table_name="outbox_message")
     with op.batch_alter_table("outbox_message", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_outbox_message_signature_id_signature"), type_="foreignkey"
