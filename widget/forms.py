@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Email, Length, StopValidation, Vali
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .abuse import is_blocked_domain
+from .addresses import key_fits
 from .models import Campaign
 from .security import FormTokenCSRF
 from .tokens import TokenService
@@ -119,7 +120,12 @@ class SignForm(FlaskForm):
     seconds_to_fill: float | None = None
 
     def validate_email(self, field: EmailField) -> None:
-        if field.data and is_blocked_domain(field.data, self.blocked_domains):
+        if not field.data or field.errors:
+            return
+        if not key_fits(field.data):
+            # NFKC and case folding lengthen some letters: the key must fit its column.
+            raise ValidationError(_l("This email address is too long."))
+        if is_blocked_domain(field.data, self.blocked_domains):
             raise ValidationError(
                 _l(
                     "We cannot confirm signatures from temporary email services. "
