@@ -116,3 +116,15 @@ def test_every_key_fits_its_column_and_any_string_has_one() -> None:
     assert len(email_key("\ufdfa" * 15 + "@example.org")) <= KEY_LENGTH
     assert email_key("not an address") == "@not an address"
     assert email_key(wide("SOMEONE") + "@@" + wide("EXAMPLE")) == "someone@@example"
+
+
+@pytest.mark.parametrize("domain", [wide("mailinator.com"), "eu." + wide("MAILINATOR") + ".com"])
+def test_a_disposable_domain_is_refused_however_spelled(
+    supporter: Supporter, session: Session, domain: str
+) -> None:
+    response = supporter.sign(email=f"x@{domain}")
+    assert response.status_code == 400
+    assert "We cannot confirm signatures from temporary email services." in response.get_data(
+        as_text=True
+    )
+    assert signatures(session) == []

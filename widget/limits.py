@@ -2,7 +2,8 @@
 
 - Client IP: ``request.remote_addr``, which ``WIDGET_TRUSTED_PROXIES`` (werkzeug's ProxyFix)
   takes from ``X-Forwarded-For`` only as far as trusted proxies wrote it. With 0 proxies the
-  header is ignored, so forging it buys no fresh budget.
+  header is ignored, so forging it buys no fresh budget. An IPv6 client counts by its
+  ``WIDGET_IPV6_PREFIX`` network (``widget.networks``), since it may use any address in it.
 - Storage: ``WIDGET_RATELIMIT_STORAGE_URL``. If Redis goes down, limits fall back to each
   process's memory (logged as a warning by Flask-Limiter) rather than failing supporters with
   a 500 or letting everything through.
@@ -19,12 +20,15 @@ from flask_limiter import Limiter
 from limits import parse_many
 
 from . import widget_state
+from .networks import client_network
 
 log = logging.getLogger(__name__)
 
 
 def client_ip() -> str:
-    return request.remote_addr or "unknown"
+    """The client's network (``widget.networks``): one budget per IPv4 address or IPv6 prefix."""
+    network = client_network(request.remote_addr, widget_state().settings.ipv6_prefix)
+    return network or "unknown"
 
 
 def client_and_campaign() -> str:

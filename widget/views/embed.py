@@ -140,7 +140,7 @@ def sign(slug: str) -> tuple[str, int]:
         language=g.widget_locale,
         partner=request.args.get("partner"),
         source_url=posted_source(),
-        ip_hash=abuse.ip_hash(settings.secret_key, request.remote_addr),
+        ip_hash=abuse.ip_hash(settings.secret_key, request.remote_addr, settings.ipv6_prefix),
     )
     outcome = signing.submit_signature(
         db.session,
