@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import cache
 
 import wtforms.i18n
@@ -163,6 +164,16 @@ class SignForm(FlaskForm):
 
     blocked_domains: frozenset[str] = frozenset()
     seconds_to_fill: float | None = None
+    token_nonce: str | None = None
+
+    def spend_token(self, spend: Callable[[str], bool]) -> bool:
+        """Use up this form's token (``spend(nonce)`` is True the first time only), so a sent
+        form cannot be sent again and its fill time counts once. Call it only once the form is
+        valid: after an error the supporter corrects and sends the same form."""
+        if self.token_nonce is not None and spend(self.token_nonce):
+            return True
+        self.csrf_token.errors.append(_l("This form was already sent. Please sign again."))
+        return False
 
     def validate_email(self, field: EmailField) -> None:
         if not field.data or field.errors:

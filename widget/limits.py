@@ -21,6 +21,7 @@ from limits import parse_many
 
 from . import widget_state
 from .networks import client_network
+from .tokens import FORM_MAX_AGE
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,20 @@ def may_mail(address_key: str) -> bool:
     Shared by every process through the limiter's storage; if that storage is unreachable the
     mail goes out (a supporter's confirmation matters more than a cap) and it is logged."""
     return _spend("mail", address_key, widget_state().settings.ratelimit_mail)
+
+
+def spend_form_token(nonce: str) -> bool:
+    """Whether this is the first use of the sign form token with ``nonce``; remembered for the
+    token's lifetime in the limiter's storage (shared by every process when it is Redis), by
+    one atomic increment. If that storage is unreachable the form is taken (and it is logged):
+    the signature matters more than the fill-time check."""
+    try:
+        storage = limiter.limiter.storage
+        key = f"action-widget/form-token/{nonce}"
+        return storage.incr(key, int(FORM_MAX_AGE.total_seconds())) == 1
+    except Exception:
+        log.exception("rate limit storage unreachable: form token reuse not checked")
+    return True
 
 
 def _spend(scope: str, key: str, limit: str) -> bool:
