@@ -78,6 +78,11 @@ def test_partner_add_refuses_bad_input(
     assert session.scalars(select(Partner)).all() == []
 
 
+def fresh_token(client: FlaskClient) -> str:
+    """A form token of its own: each is good for one accepted form."""
+    return form_token(client.get("/w/ua-109-23").get_data(as_text=True))
+
+
 def test_signatures_are_credited_to_a_known_partner(
     app: Flask, client: FlaskClient, session: Session
 ) -> None:
@@ -94,7 +99,7 @@ def test_signatures_are_credited_to_a_known_partner(
     client.post("/w/ua-109-23?partner=courier", data=form, headers=SAME_ORIGIN)
     client.post(
         "/w/ua-109-23?partner=nobody-we-know",
-        data={**form, "email": "b@example.org"},
+        data={**form, "email": "b@example.org", "csrf_token": fresh_token(client)},
         headers=SAME_ORIGIN,
     )
     credited = {

@@ -286,7 +286,8 @@ def test_confirmation_mail_in_the_signers_language(supporter: Supporter, session
     mail = session.scalars(select(OutboxMessage)).one()
     title = "Stop deporting Afghan refugees"
     assert mail.subject == translated("fa", "Please confirm your signature: %(title)s", title=title)
-    assert translated("fa", "Hello %(name)s,", name="Ayesha Khan") in mail.text_body
+    thanks = "Thank you for taking action: %(title)s (%(reference)s)."
+    assert translated("fa", thanks, title=title, reference="UA 109.23") in mail.text_body
     wanted = "Please open this link and press Confirm, so that your signature counts:"
     assert translated("fa", wanted) in mail.text_body
     assert wanted not in mail.text_body

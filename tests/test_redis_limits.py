@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -114,3 +115,38 @@ def test_two_processes_sharing_redis_share_one_budget(two_processes: list[int]) 
     first, second = two_processes
     statuses = [sign(first if n % 2 == 0 else second, n) for n in range(8)]
     assert statuses == [200] * 5 + [429] * 3
+
+
+def post_form(port: int, body: dict[str, str]) -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request(
+        "POST",
+        "/w/ua-109-23",
+        body=urllib.parse.urlencode(body),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Sec-Fetch-Site": "same-origin",
+        },
+    )
+    response = connection.getresponse()
+    page = response.read().decode()
+    connection.close()
+    return response.status, page
+
+
+def test_a_form_token_spent_in_one_process_is_spent_in_the_other(
+    two_processes: list[int], tmp_path: Path
+) -> None:
+    first, second = two_processes
+    connection = http.client.HTTPConnection("127.0.0.1", first, timeout=10)
+    connection.request("GET", "/w/ua-109-23")
+    token = form_token(connection.getresponse().read().decode())
+    connection.close()
+    body = {"csrf_token": token, "name": "A", "email": "a@example.org", "country": "PK"}
+    body["consent"] = "y"
+    assert post_form(first, body)[0] == 200
+    status, page = post_form(second, {**body, "email": "b@example.org"})
+    assert status == 400
+    assert "<li>This form was already sent. Please sign again.</li>" in page
+    with sqlite3.connect(tmp_path / "shared.db") as database:
+        assert database.execute("SELECT email FROM signature").fetchall() == [("a@example.org",)]

@@ -14,11 +14,15 @@ from datetime import datetime
 from functools import cache
 from importlib.resources import files
 
-from sqlalchemy import select, update
+from publicsuffixlist import PublicSuffixList
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from . import counter
+from .addresses import domain_key
+from .kdf import derive_key
 from .models import Audit, Campaign, Partner, Signature
+from .networks import client_network
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +53,8 @@ def disposable_domains() -> frozenset[str]:
 
 
 def is_blocked_domain(email: str, extra: Iterable[str] = ()) -> bool:
-    """Whether the address is at a blocked domain or one of its subdomains."""
-    domain = email.rpartition("@")[2].strip().lower().rstrip(".")
+    """Whether the address is at a blocked domain or one of its subdomains, however spelled."""
+    domain = domain_key(email.rpartition("@")[2])
     blocked = disposable_domains() | frozenset(extra)
     labels = domain.split(".")
     return any(".".join(labels[i:]) in blocked for i in range(len(labels) - 1))
@@ -69,12 +73,26 @@ def bot_signal(
     return None
 
 
-def ip_hash(secret_key: str, ip: str | None) -> str | None:
-    """A keyed hash of the client IP: enough to group signatures, useless to recover the IP."""
-    if not ip:
+def ip_hash(secret_key: str, ip: str | None, ipv6_prefix: int = 64) -> str | None:
+    """A keyed hash of the client's network (``widget.networks``): enough to group signatures,
+    useless to recover the IP. Its key is derived for this purpose alone (``widget.kdf``), so
+    it is the same in every process and reveals nothing of the key that signs tokens."""
+    network = client_network(ip, ipv6_prefix)
+    if not network:
         return None
-    key = hashlib.sha256(f"action-widget.ip-hash:{secret_key}".encode()).digest()
-    return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()[:32]
+    key = derive_key(secret_key, "ip-hash/v1")
+    return hmac.new(key, network.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@cache
+def public_suffixes() -> PublicSuffixList:
+    """The public suffix list bundled with ``publicsuffixlist`` (never fetched at run time)."""
+    return PublicSuffixList()
+
+
+def registrable_domain(domain: str) -> str:
+    """``a1.spam.example`` -> ``spam.example``: a catch-all's subdomains are one sender."""
+    return public_suffixes().privatesuffix(domain) or domain
 
 
 @dataclass(frozen=True)
@@ -108,7 +126,7 @@ def recent_activity(
     ).all()
     total = len(rows)
     by_ip = Counter(ip or "(none)" for ip, _email, _partner in rows)
-    by_domain = Counter(email.rpartition("@")[2] for _ip, email, _partner in rows)
+    by_domain = Counter(registrable_domain(key.rpartition("@")[2]) for _ip, key, _partner in rows)
     by_partner = Counter(partner or "(direct)" for _ip, _email, partner in rows)
 
     def share(count: int) -> float:
@@ -186,7 +204,14 @@ def invalidate(
     if selection.ip_hash:
         query = query.where(Signature.ip_hash == selection.ip_hash)
     if selection.domain:
-        query = query.where(Signature.email_key.endswith("@" + selection.domain.lower()))
+        # the domain and its subdomains, however staff spell it
+        domain = domain_key(selection.domain)
+        query = query.where(
+            or_(
+                Signature.email_key.endswith("@" + domain, autoescape=True),
+                Signature.email_key.endswith("." + domain, autoescape=True),
+            )
+        )
     if selection.partner:
         query = query.join(Partner).where(Partner.slug == selection.partner)
     if selection.since:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable
 from functools import cache
 
 import wtforms.i18n
@@ -15,6 +17,7 @@ from wtforms.validators import DataRequired, Email, Length, StopValidation, Vali
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .abuse import is_blocked_domain
+from .addresses import key_fits
 from .models import Campaign
 from .security import FormTokenCSRF
 from .tokens import TokenService
@@ -30,6 +33,13 @@ ACTION_LABELS = {
 NOT_COUNTRIES = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "XA", "XB"}
 NOT_COUNTRIES |= {"XK", "ZZ"}
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: zero-width non-joiner and joiner: part of spelling in Persian, Urdu, Pashto and Indic names
+JOINERS = frozenset("\u200c\u200d")
+#: a link or an address a mail reader or a spreadsheet would make clickable
+LINK = re.compile(
+    r"[a-z][a-z0-9+.-]*://|\bwww\d{0,3}\.|[^\s@]@[^\s@]+\.[^\s@]|\b[\w-]+\.[a-z]{2,}/",
+    re.IGNORECASE,
+)
 
 
 @cache
@@ -45,8 +55,44 @@ def no_control_characters(_form: FlaskForm, field: StringField) -> None:
         raise ValidationError(_l("Please use letters, spaces and punctuation only."))
 
 
+def no_links(_form: FlaskForm, field: StringField) -> None:
+    """A name goes into the officials' report and the staff's exports: it must not carry a
+    message with a link (phishing written by anyone, delivered under the organisation's name).
+
+    A bare domain without a path (``evil.example``) is let through: ``S.Kim`` or ``Ms.Ng`` are
+    names too, and no mail of ours carries the name."""
+    if not field.data:
+        return
+    seen = unicodedata.normalize("NFKC", without_format_characters(field.data, keep_joiners=False))
+    if LINK.search(seen):
+        raise ValidationError(_l("Please leave out links and email addresses: just your name."))
+
+
 def strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
+
+
+def without_format_characters(value: str, *, keep_joiners: bool = True) -> str:
+    """``value`` without invisible format characters (Unicode category Cf: bidi overrides and
+    isolates, zero-width spaces, the byte-order mark), which can reorder or hide what staff and
+    officials read. A joiner between two letters is spelling, so it stays unless told."""
+
+    def is_spelling(i: int) -> bool:
+        return (
+            keep_joiners
+            and value[i] in JOINERS
+            and 0 < i < len(value) - 1
+            and (value[i - 1].isalpha() and value[i + 1].isalpha())
+        )
+
+    return "".join(
+        char for i, char in enumerate(value) if unicodedata.category(char) != "Cf" or is_spelling(i)
+    )
+
+
+def visible_text(value: str | None) -> str | None:
+    """The name as typed, without its invisible format characters, trimmed."""
+    return strip(without_format_characters(value)) if isinstance(value, str) else value
 
 
 class CheckboxesField(SelectMultipleField):
@@ -84,11 +130,12 @@ class SignForm(FlaskForm):
 
     name = StringField(
         _l("Your name"),
-        filters=[strip],
+        filters=[visible_text],
         validators=[
             DataRequired(_l("Please enter your name.")),
             Length(max=120, message=_l("Please keep your name under 120 characters.")),
             no_control_characters,
+            no_links,
         ],
     )
     email = EmailField(
@@ -117,9 +164,24 @@ class SignForm(FlaskForm):
 
     blocked_domains: frozenset[str] = frozenset()
     seconds_to_fill: float | None = None
+    token_nonce: str | None = None
+
+    def spend_token(self, spend: Callable[[str], bool]) -> bool:
+        """Use up this form's token (``spend(nonce)`` is True the first time only), so a sent
+        form cannot be sent again and its fill time counts once. Call it only once the form is
+        valid: after an error the supporter corrects and sends the same form."""
+        if self.token_nonce is not None and spend(self.token_nonce):
+            return True
+        self.csrf_token.errors.append(_l("This form was already sent. Please sign again."))
+        return False
 
     def validate_email(self, field: EmailField) -> None:
-        if field.data and is_blocked_domain(field.data, self.blocked_domains):
+        if not field.data or field.errors:
+            return
+        if not key_fits(field.data):
+            # NFKC and case folding lengthen some letters: the key must fit its column.
+            raise ValidationError(_l("This email address is too long."))
+        if is_blocked_domain(field.data, self.blocked_domains):
             raise ValidationError(
                 _l(
                     "We cannot confirm signatures from temporary email services. "

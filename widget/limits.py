@@ -2,7 +2,8 @@
 
 - Client IP: ``request.remote_addr``, which ``WIDGET_TRUSTED_PROXIES`` (werkzeug's ProxyFix)
   takes from ``X-Forwarded-For`` only as far as trusted proxies wrote it. With 0 proxies the
-  header is ignored, so forging it buys no fresh budget.
+  header is ignored, so forging it buys no fresh budget. An IPv6 client counts by its
+  ``WIDGET_IPV6_PREFIX`` network (``widget.networks``), since it may use any address in it.
 - Storage: ``WIDGET_RATELIMIT_STORAGE_URL``. If Redis goes down, limits fall back to each
   process's memory (logged as a warning by Flask-Limiter) rather than failing supporters with
   a 500 or letting everything through.
@@ -19,12 +20,16 @@ from flask_limiter import Limiter
 from limits import parse_many
 
 from . import widget_state
+from .networks import client_network
+from .tokens import FORM_MAX_AGE
 
 log = logging.getLogger(__name__)
 
 
 def client_ip() -> str:
-    return request.remote_addr or "unknown"
+    """The client's network (``widget.networks``): one budget per IPv4 address or IPv6 prefix."""
+    network = client_network(request.remote_addr, widget_state().settings.ipv6_prefix)
+    return network or "unknown"
 
 
 def client_and_campaign() -> str:
@@ -114,6 +119,20 @@ def may_mail(address_key: str) -> bool:
     Shared by every process through the limiter's storage; if that storage is unreachable the
     mail goes out (a supporter's confirmation matters more than a cap) and it is logged."""
     return _spend("mail", address_key, widget_state().settings.ratelimit_mail)
+
+
+def spend_form_token(nonce: str) -> bool:
+    """Whether this is the first use of the sign form token with ``nonce``; remembered for the
+    token's lifetime in the limiter's storage (shared by every process when it is Redis), by
+    one atomic increment. If that storage is unreachable the form is taken (and it is logged):
+    the signature matters more than the fill-time check."""
+    try:
+        storage = limiter.limiter.storage
+        key = f"action-widget/form-token/{nonce}"
+        return storage.incr(key, int(FORM_MAX_AGE.total_seconds())) == 1
+    except Exception:
+        log.exception("rate limit storage unreachable: form token reuse not checked")
+    return True
 
 
 def _spend(scope: str, key: str, limit: str) -> bool:

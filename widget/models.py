@@ -120,7 +120,7 @@ class Signature(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
     #: the address as typed: mail goes there
     email: Mapped[str] = mapped_column(String(254))
-    #: the address normalised for duplicate detection (``widget.signing.email_key``)
+    #: the address normalised for duplicate detection (``widget.addresses.email_key``)
     email_key: Mapped[str] = mapped_column(String(254))
     name: Mapped[str] = mapped_column(String(120))
     #: ISO 3166-1 alpha-2

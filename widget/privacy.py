@@ -16,8 +16,8 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import counter
+from .addresses import email_key
 from .models import Audit, Campaign, OutboxMessage, Signature
-from .signing import email_key
 
 #: what an erased signature's country becomes: CLDR's "unknown region"
 ERASED_COUNTRY = "ZZ"

@@ -27,7 +27,8 @@ class FormTokenCSRF(CSRF):
     """WTForms CSRF whose token is signed with our keys and names the campaign it is for.
 
     ``csrf_context`` is ``(TokenService, campaign slug)``. The token also records when the
-    form was shown, so the view can tell a bot's instant submit (``form.seconds_to_fill``).
+    form was shown, so the view can tell a bot's instant submit (``form.seconds_to_fill``), and
+    a nonce (``form.token_nonce``), so an accepted form cannot be sent again.
     """
 
     def setup_form(self, form):  # type: ignore[no-untyped-def]
@@ -52,6 +53,8 @@ class FormTokenCSRF(CSRF):
             ) from None
         if payload.get("c") != self.campaign:
             raise ValidationError(_l("This form belongs to another campaign. Please sign again."))
+        nonce = payload.get("n")
+        form.token_nonce = nonce if isinstance(nonce, str) else None
         issued = payload.get("t")
         form.seconds_to_fill = time.time() - issued if isinstance(issued, int | float) else None
 

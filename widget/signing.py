@@ -18,11 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import counter, outbox, partners
+from .addresses import email_key
 from .models import Campaign, Signature
 
 CONSENT_VERSION = "2026-11"
-#: providers where dots in the local part do not matter
-DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
 
 
 @dataclass(frozen=True)
@@ -64,19 +63,6 @@ class Confirmed(enum.Enum):
     ALREADY_CONFIRMED = "already-confirmed"
     CAMPAIGN_CLOSED = "campaign-closed"
     GONE = "gone"
-
-
-def email_key(email: str) -> str:
-    """The form of an address used to find duplicates; mail still goes to it as typed.
-
-    Case never matters; a ``+tag`` is dropped (most providers deliver ``a+x@`` to ``a@``); in
-    Gmail dots do not matter either. So one person cannot sign twice by varying the address."""
-    local, _, domain = email.strip().lower().rpartition("@")
-    local = local.split("+", 1)[0] or local
-    if domain in DOTLESS_DOMAINS:
-        domain = DOTLESS_DOMAINS[domain]
-        local = local.replace(".", "")
-    return f"{local}@{domain}"
 
 
 def submit_signature(

@@ -123,7 +123,7 @@ def sign(slug: str) -> tuple[str, int]:
     form = make_sign_form(
         campaign, widget_state().form_tokens, g.widget_locale, settings.blocked_email_domains
     )
-    if not form.validate():
+    if not form.validate() or not form.spend_token(limits.spend_form_token):
         return render_widget(campaign, form, posted_source(), 400)
     signal = abuse.bot_signal(form.website.data, form.seconds_to_fill, settings.min_fill_seconds)
     if signal:
@@ -140,7 +140,7 @@ def sign(slug: str) -> tuple[str, int]:
         language=g.widget_locale,
         partner=request.args.get("partner"),
         source_url=posted_source(),
-        ip_hash=abuse.ip_hash(settings.secret_key, request.remote_addr),
+        ip_hash=abuse.ip_hash(settings.secret_key, request.remote_addr, settings.ipv6_prefix),
     )
     outcome = signing.submit_signature(
         db.session,
