@@ -40,7 +40,7 @@ from widget.clock import utcnow
 from widget.extensions import db
 from widget.models import Signature
 from widget.paths import CAMPAIGNS
-from widget.tokens import verify_tokens
+from widget.tokens import form_tokens, verify_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -272,9 +272,22 @@ def verdict(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def sign(port: int, seconds: float, connections: int, label: str) -> list[Row]:
-    """The widget page, then sign POSTs with a unique address each (``sign.lua``), both from
-    ``wrk``: its C loop leaves the 2 cores to the server, where a Python client took a share."""
+def form_token_file(folder: Path, seconds: float) -> Path:
+    """Form tokens are single-use, so every sign POST needs its own: made here as the widget
+    page makes them (signed with the server's key, each with its own nonce), one a line."""
+    tokens = form_tokens((SECRET,))
+    issued = int(time.time())
+    path = folder / "form-tokens.txt"
+    count = int(seconds * 2_000)  # more than the server can take in that time
+    lines = (tokens.dumps({"c": CAMPAIGN, "n": f"bench{n}", "t": issued}) for n in range(count))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def sign(port: int, seconds: float, connections: int, label: str, folder: Path) -> list[Row]:
+    """The widget page, then sign POSTs with a unique address and form token each
+    (``sign.lua``), both from ``wrk``: its C loop leaves the 2 cores to the server, where a
+    Python client took a share."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     match = FORM_TOKEN.search(request(connection, "GET", f"/w/{CAMPAIGN}").body.decode())
     connection.close()
@@ -288,7 +301,10 @@ def sign(port: int, seconds: float, connections: int, label: str) -> list[Row]:
         connections=connections,
         latency=True,
         script=BENCH / "sign.lua",
-        env={"BENCH_FORM_TOKEN": match.group(1), "BENCH_RUN": uuid.uuid4().hex[:6]},
+        env={
+            "BENCH_FORM_TOKENS": str(form_token_file(folder, seconds)),
+            "BENCH_RUN": uuid.uuid4().hex[:6],
+        },
     )
     return [
         wrk_row(f"widget page GET, {label}", pages),
@@ -464,7 +480,7 @@ def forms(
     env = app_env(database_url, storage)
     with gunicorn("widget:create_app()", env, folder, workers=options.workers) as port:
         progress(f"{label}: widget pages, then sign POSTs, {options.sign_seconds:g} s each")
-        rows += sign(port, options.sign_seconds, options.concurrency, label)
+        rows += sign(port, options.sign_seconds, options.concurrency, label, folder)
         progress(f"{label}: confirming them")
         ids = signature_ids(database_url, campaign_id)
         rows += confirm_all(port, ids, options.concurrency, label)
