@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from . import counter
 from .models import Audit, Campaign, OutboxMessage, Signature
 from .signing import email_key
+from .tokens import new_link_secret
 
 #: what an erased signature's country becomes: CLDR's "unknown region"
 ERASED_COUNTRY = "ZZ"
@@ -39,6 +40,8 @@ def wipe_personal_fields(signature: Signature, now: datetime) -> None:
     signature.source_url = None
     signature.opt_in = False
     signature.anonymised_at = now
+    # A fresh secret: every link mailed for this signature stops working.
+    signature.link_secret = new_link_secret()
 
 
 def withdraw_signature(session: Session, signature_id: int, *, now: datetime) -> Withdrawn:
