@@ -192,8 +192,13 @@ def _values(session: Session, entry: SignatureEntry) -> dict[str, object]:
     }
 
 
-def confirm_signature(session: Session, signature_id: int, *, now: datetime) -> Confirmed:
-    """Mark the signature verified and count it, once: the update only matches while pending."""
+def confirm_signature(
+    session: Session, signature_id: int, *, now: datetime, keep_opt_in: bool = True
+) -> Confirmed:
+    """Mark the signature verified and count it, once: the update only matches while pending.
+
+    The owner's choice at confirmation is the last word on the opt-in: ``keep_opt_in=False``
+    (the box unticked on the confirm page) stores no; nothing here can turn a no into a yes."""
     signature = session.get(Signature, signature_id)
     if signature is None or signature.withdrawn_at or signature.invalidated_at:
         return Confirmed.GONE
@@ -207,7 +212,7 @@ def confirm_signature(session: Session, signature_id: int, *, now: datetime) -> 
         .where(Signature.verified_at.is_(None))
         .where(Signature.withdrawn_at.is_(None))
         .where(Signature.invalidated_at.is_(None))
-        .values(verified_at=now)
+        .values(verified_at=now, **({} if keep_opt_in else {"opt_in": False}))
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
