@@ -40,7 +40,7 @@ from widget.clock import utcnow
 from widget.extensions import db
 from widget.models import Signature
 from widget.paths import CAMPAIGNS
-from widget.tokens import form_tokens, verify_tokens
+from widget.tokens import form_tokens, link_payload, verify_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -324,11 +324,13 @@ def wrk_row(measure: str, result: WrkResult, target: float | None = None) -> Row
     return row
 
 
-def confirm_all(port: int, ids: list[int], concurrency: int, label: str) -> list[Row]:
+def confirm_all(
+    port: int, ids: list[tuple[int, str | None]], concurrency: int, label: str
+) -> list[Row]:
     """Confirm every signature through its link (POST /v/<token>), as the mail's button does;
     then the public count must equal the number confirmed."""
     links = verify_tokens((SECRET,))
-    tokens = [links.dumps({"s": n, "c": CAMPAIGN}) for n in ids]
+    tokens = [links.dumps(link_payload(n, secret, c=CAMPAIGN)) for n, secret in ids]
     confirms = run_parallel(
         port,
         tokens,
@@ -359,14 +361,16 @@ def rate_row(measure: str, run: Run, target: float | None = None) -> Row:
     return row
 
 
-def signature_ids(database_url: str, campaign_id: int) -> list[int]:
+def signature_ids(database_url: str, campaign_id: int) -> list[tuple[int, str | None]]:
+    """Each signature's id and link secret: a confirm link needs both."""
     engine = create_engine(database_url)
     with engine.connect() as connection:
-        ids = connection.scalars(
-            text("SELECT id FROM signature WHERE campaign_id = :c ORDER BY id"), {"c": campaign_id}
+        rows = connection.execute(
+            text("SELECT id, link_secret FROM signature WHERE campaign_id = :c ORDER BY id"),
+            {"c": campaign_id},
         ).all()
     engine.dispose()
-    return list(ids)
+    return [(row.id, row.link_secret) for row in rows]
 
 
 def count_versus_bare(app_port: int, bare_port: int, seconds: float, rounds: int) -> list[Row]:

@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -31,8 +31,9 @@ from widget.campaigns import load_campaign_file
 from widget.cli import upgrade_database
 from widget.clock import utcnow
 from widget.extensions import db
-from widget.models import Base
+from widget.models import Base, Signature
 from widget.paths import CAMPAIGNS
+from widget.tokens import link_payload
 
 REQUIRE_SERVICES = os.environ.get("ACTION_WIDGET_TEST_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get(
@@ -210,6 +211,12 @@ def link_in(message: EmailMessage, path: str = "/v/") -> str:
     match = re.search(rf"https?://\S+?{re.escape(path)}\S+", text_part(message))
     assert match, text_part(message)
     return match.group(0)
+
+
+def link_claims(session: Session, signature_id: int, **claims: object) -> dict[str, object]:
+    """What a mailed link to the signature carries: its id and its current link secret."""
+    secret = session.scalar(select(Signature.link_secret).where(Signature.id == signature_id))
+    return link_payload(signature_id, secret, **claims)
 
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*? value="([^"]+)"')

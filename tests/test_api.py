@@ -43,12 +43,12 @@ def test_a_changed_count_gets_a_new_etag(client: FlaskClient, supporter, session
     from widget.models import Signature
     from widget.tokens import verify_tokens
 
-    from .conftest import SECRET
+    from .conftest import SECRET, link_claims
 
     before = client.get("/api/v1/campaigns/ua-109-23/count").headers["ETag"]
     supporter.sign()
     signature_id = session.scalars(select(Signature.id)).one()
-    token = verify_tokens((SECRET,)).dumps({"s": signature_id, "c": "ua-109-23"})
+    token = verify_tokens((SECRET,)).dumps(link_claims(session, signature_id, c="ua-109-23"))
     client.post(f"/v/{token}", headers={"Sec-Fetch-Site": "same-origin"})
     response = client.get("/api/v1/campaigns/ua-109-23/count", headers={"If-None-Match": before})
     assert response.status_code == 200

@@ -21,7 +21,7 @@ from widget.paths import CAMPAIGNS
 from widget.privacy import Retention, purge
 from widget.tokens import manage_tokens, verify_tokens
 
-from .conftest import SECRET, Supporter
+from .conftest import SECRET, Supporter, link_claims
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
@@ -38,7 +38,7 @@ def manage_link(session: Session, email: str = "ayesha@example.org") -> str:
 
 def confirm(client: FlaskClient, session: Session, email: str = "ayesha@example.org") -> None:
     signature_id = session.scalars(select(Signature.id).where(Signature.email == email)).one()
-    token = verify_tokens((SECRET,)).dumps({"s": signature_id, "c": "ua-109-23"})
+    token = verify_tokens((SECRET,)).dumps(link_claims(session, signature_id, c="ua-109-23"))
     assert client.post(f"/v/{token}", headers=SAME_ORIGIN).status_code == 200
 
 
@@ -96,11 +96,17 @@ def test_withdrawing_erases_at_once_and_counts_down_exactly_once(
     ).one()
     assert goodbye.recipient == "ayesha@example.org"
 
-    second = client.post(link, headers=SAME_ORIGIN)
-    assert second.status_code == 200
-    assert "This signature was already withdrawn" in second.get_data(as_text=True)
+    # The link died with the signature: it shows nothing and changes nothing.
+    for again in (client.get(link), client.post(link, headers=SAME_ORIGIN)):
+        assert again.status_code == 404
+        assert "This signature no longer exists" in again.get_data(as_text=True)
+        assert "ayesha" not in again.get_data(as_text=True).lower()
     assert count(session) == 1
-    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 3  # no 2nd goodbye
+    # her confirmation mail went with her; the other's mail and her goodbye remain
+    assert session.scalars(select(OutboxMessage.kind).order_by(OutboxMessage.id)).all() == [
+        "confirm",
+        "withdrawn",
+    ]
 
 
 def test_withdrawing_a_pending_signature_changes_no_count(

@@ -39,7 +39,7 @@ from widget.extensions import db
 from widget.models import Base, Signature
 from widget.outbox import Mail
 from widget.signing import CONSENT_VERSION, SignatureEntry, submit_signature
-from widget.tokens import verify_tokens
+from widget.tokens import link_payload, verify_tokens
 
 from .conftest import DEMO, POSTGRES_URL, SECRET, form_token, free_port, make_settings, unavailable
 
@@ -235,10 +235,15 @@ def test_concurrent_and_repeated_confirmations_count_each_signature_once(
             submit_signature(
                 db.session, campaign, entry, now=now, notices=NoMail(), may_mail=lambda _k: False
             )
-        ids = db.session.scalars(select(Signature.id).order_by(Signature.id)).all()
+        claims_of = [
+            link_payload(row.id, row.link_secret, c=CAMPAIGN)
+            for row in db.session.execute(
+                select(Signature.id, Signature.link_secret).order_by(Signature.id)
+            )
+        ]
         db.session.close()
     db.engine(app).dispose()
-    assert len(ids) == signatures
+    assert len(claims_of) == signatures
     expected = Counter(a for n in range(signatures) for a in choices[n % len(choices)])
 
     served = gunicorn(
@@ -253,11 +258,7 @@ def test_concurrent_and_repeated_confirmations_count_each_signature_once(
     links = verify_tokens((SECRET,))
     # Each signature's link two or three times in a row: neighbouring jobs run at the same
     # moment on different threads, so the copies race each other in both workers.
-    jobs = [
-        links.dumps({"s": signature_id, "c": CAMPAIGN})
-        for n, signature_id in enumerate(ids)
-        for _copy in range(2 + n % 2)
-    ]
+    jobs = [links.dumps(claims) for n, claims in enumerate(claims_of) for _copy in range(2 + n % 2)]
     answers: list[tuple[int, str]] = []
     lock = threading.Lock()
     pending = iter(jobs)

@@ -122,18 +122,25 @@ def test_repeat_signers_see_the_same_page_whatever_the_state(
     assert count(client)["count"] == 1
 
 
-def test_the_latest_pending_details_are_what_gets_confirmed(
+def test_a_pending_signature_is_kept_as_first_submitted_and_a_re_sign_resends_its_link(
     app: Flask, client: FlaskClient, supporter: Supporter, smtp_server: SmtpServer, session: Session
 ) -> None:
     supporter.sign(name="First Try", actions=["letter"])
     supporter.sign(name="Second Try", actions=["call"])
     deliver(app)
-    first_link = path_of(link_in(smtp_server.mailbox.messages[0]))
-    assert "Second Try" in client.get(first_link).get_data(as_text=True)
-    client.post(first_link, headers=SAME_ORIGIN)
-    assert count(client)["by_action"] == {"letter": 0, "email": 0, "call": 1, "fax": 0, "social": 0}
+    first, second = smtp_server.mailbox.messages
+    assert (
+        first["Subject"]
+        == second["Subject"]
+        == ("Please confirm your signature: Stop deporting Afghan refugees")
+    )
+    assert "First Try" in text_part(second) and "Second Try" not in text_part(second)
+    page = client.get(path_of(link_in(second))).get_data(as_text=True)
+    assert "First Try" in page and "Second Try" not in page
+    client.post(path_of(link_in(second)), headers=SAME_ORIGIN)
+    assert count(client)["by_action"] == {"letter": 1, "email": 0, "call": 0, "fax": 0, "social": 0}
     [signature] = signatures(session)
-    assert signature.name == "Second Try"
+    assert signature.name == "First Try"
 
 
 def test_addresses_differing_only_in_case_and_spaces_are_one_signature(
@@ -142,7 +149,7 @@ def test_addresses_differing_only_in_case_and_spaces_are_one_signature(
     supporter.sign(email="Ayesha@Example.ORG")
     supporter.sign(email="  ayesha@example.org ")
     [signature] = signatures(session)
-    assert signature.email == "ayesha@example.org"  # the latest, as typed (trimmed)
+    assert signature.email == "Ayesha@Example.ORG"  # the first, as typed
     assert signature.email_key == "ayesha@example.org"
 
 

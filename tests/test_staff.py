@@ -19,7 +19,7 @@ from widget.exports import BATCH, ExportFilter, csv_chunks
 from widget.models import Audit, Campaign, Partner, Signature
 from widget.tokens import verify_tokens
 
-from .conftest import SECRET, STAFF_PASSWORD, StaffActions, Supporter, form_token
+from .conftest import SECRET, STAFF_PASSWORD, StaffActions, Supporter, form_token, link_claims
 
 HTTPS = {"base_url": "https://localhost"}
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
@@ -55,7 +55,7 @@ def verified(client: FlaskClient, supporter: Supporter, session: Session, **fiel
     supporter.sign(**fields)
     email = fields.get("email", "ayesha@example.org")
     signature_id = session.scalars(select(Signature.id).where(Signature.email == email)).one()
-    token = verify_tokens((SECRET,)).dumps({"s": signature_id, "c": "ua-109-23"})
+    token = verify_tokens((SECRET,)).dumps(link_claims(session, signature_id, c="ua-109-23"))
     assert client.post(f"/v/{token}", headers=SAME_ORIGIN).status_code == 200
 
 
@@ -301,7 +301,7 @@ def test_partners_are_added_and_counted(
         "/w/ua-109-23?partner=courier", data=supporter.form(), headers=SAME_ORIGIN
     )
     signature_id = session.scalars(select(Signature.id)).one()
-    token = verify_tokens((SECRET,)).dumps({"s": signature_id, "c": "ua-109-23"})
+    token = verify_tokens((SECRET,)).dumps(link_claims(session, signature_id, c="ua-109-23"))
     client.post(f"/v/{token}", headers=SAME_ORIGIN)
     page = get(admin, "/staff/partners").get_data(as_text=True)
     assert "The Courier" in page

@@ -20,7 +20,7 @@ from widget.extensions import db
 from widget.models import Campaign, Signature
 from widget.tokens import form_tokens, verify_tokens
 
-from .conftest import SECRET, Supporter
+from .conftest import SECRET, Supporter, link_claims
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
@@ -30,8 +30,12 @@ def pending_signature(supporter: Supporter, session: Session, email: str = "a@ex
     return session.scalars(select(Signature.id).where(Signature.email == email)).one()
 
 
-def link(signature_id: int, keys: tuple[str, ...] = (SECRET,)) -> str:
-    return "/v/" + verify_tokens(keys).dumps({"s": signature_id, "c": "ua-109-23"})
+def link(
+    signature_id: int, keys: tuple[str, ...] = (SECRET,), session: Session | None = None
+) -> str:
+    """A confirm link as mailed (with the row's secret when ``session`` can read it)."""
+    claims = link_claims(session, signature_id) if session else {"s": signature_id}
+    return "/v/" + verify_tokens(keys).dumps({**claims, "c": "ua-109-23"})
 
 
 def verified_count(session: Session) -> int:
@@ -52,7 +56,7 @@ def test_a_tampered_link_is_refused(
     supporter: Supporter, session: Session, client: FlaskClient
 ) -> None:
     signature_id = pending_signature(supporter, session)
-    payload, stamp, mac = link(signature_id)[3:].split(".")
+    payload, stamp, mac = link(signature_id, session=session)[3:].split(".")
     tampered = f"{payload}.{stamp}.{mac[:-2]}{'AA' if mac[-2:] != 'AA' else 'BB'}"
     assert client.post(f"/v/{tampered}", headers=SAME_ORIGIN).status_code == 400
     assert verified_count(session) == 0
@@ -73,7 +77,7 @@ def test_an_expired_link_says_so_and_links_back_to_the_campaign(
     signature_id = pending_signature(supporter, session)
     eight_days_ago = time.time() - 8 * 24 * 3600
     with mock.patch.object(itsdangerous.timed.time, "time", return_value=eight_days_ago):
-        old = link(signature_id)
+        old = link(signature_id, session=session)
     for response in (client.get(old), client.post(old, headers=SAME_ORIGIN)):
         assert response.status_code == 410
         page = response.get_data(as_text=True)
@@ -86,7 +90,7 @@ def test_a_link_signed_with_a_rotated_out_key_still_works(
     app: Flask, supporter: Supporter, session: Session, client: FlaskClient
 ) -> None:
     signature_id = pending_signature(supporter, session)
-    old_link = link(signature_id, ("the-old-key-0123456789",))
+    old_link = link(signature_id, ("the-old-key-0123456789",), session)
     rotated = app.extensions["widget"].settings.__class__.from_env(
         {
             "WIDGET_SECRET_KEY": f"{SECRET},the-old-key-0123456789",
@@ -117,7 +121,9 @@ def test_confirming_from_another_site_is_refused(
     supporter: Supporter, session: Session, client: FlaskClient
 ) -> None:
     signature_id = pending_signature(supporter, session)
-    response = client.post(link(signature_id), headers={"Sec-Fetch-Site": "cross-site"})
+    response = client.post(
+        link(signature_id, session=session), headers={"Sec-Fetch-Site": "cross-site"}
+    )
     assert response.status_code == 403
     assert verified_count(session) == 0
 
@@ -125,7 +131,7 @@ def test_confirming_from_another_site_is_refused(
 def test_verify_pages_cannot_be_framed_or_cached(
     supporter: Supporter, session: Session, client: FlaskClient
 ) -> None:
-    response = client.get(link(pending_signature(supporter, session)))
+    response = client.get(link(pending_signature(supporter, session), session=session))
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Referrer-Policy"] == "same-origin"
@@ -161,5 +167,5 @@ def test_concurrent_confirmations_of_one_signature_count_once(
 def test_no_safe_method_confirms(
     supporter: Supporter, session: Session, client: FlaskClient, method: str
 ) -> None:
-    client.open(link(pending_signature(supporter, session)), method=method)
+    client.open(link(pending_signature(supporter, session), session=session), method=method)
     assert verified_count(session) == 0

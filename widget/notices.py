@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 
 from .models import Signature
 from .outbox import Mail
-from .tokens import TokenService
+from .tokens import TokenService, link_payload
 
 #: builds an absolute URL from an endpoint and its arguments
 LinkBuilder = Callable[..., str]
@@ -25,20 +25,22 @@ class TokenServices(Protocol):
 
 
 class MailNotices:
-    """Implements ``widget.signing.Notices`` for the running app. Every mail carries the
-    supporter's own link to see and withdraw the signature."""
+    """Implements ``widget.signing.Notices`` for the running app. Every mail but the last
+    ("withdrawn") carries the supporter's own link to see and withdraw the signature; links
+    carry the signature's secret, so they die with it."""
 
     def __init__(self, link: LinkBuilder, tokens: TokenServices) -> None:
         self.link = link
         self.tokens = tokens
 
     def ask_to_confirm(self, signature: Signature) -> Mail:
-        token = self.tokens.verify_tokens.dumps({"s": signature.id, "c": signature.campaign.slug})
+        claims = link_payload(signature.id, signature.link_secret, c=signature.campaign.slug)
         return self._mail(
             signature,
             "confirm",
             lambda: _("Please confirm your signature: %(title)s", title=signature.campaign.title),
-            verify_url=self.link("widget.verify", token=token),
+            verify_url=self.link("widget.verify", token=self.tokens.verify_tokens.dumps(claims)),
+            manage_url=self._manage_url(signature),
         )
 
     def already_signed(self, signature: Signature) -> Mail:
@@ -46,24 +48,28 @@ class MailNotices:
             signature,
             "already_signed",
             lambda: _("You have already signed: %(title)s", title=signature.campaign.title),
+            manage_url=self._manage_url(signature),
         )
 
     def withdrawn(self, signature: Signature) -> Mail:
+        """The last mail: no token at all, since there is nothing left to see or withdraw."""
         return self._mail(
             signature,
             "withdrawn",
             lambda: _("Your signature was withdrawn: %(title)s", title=signature.campaign.title),
         )
 
+    def _manage_url(self, signature: Signature) -> str:
+        token = self.tokens.manage_tokens.dumps(link_payload(signature.id, signature.link_secret))
+        return self.link("manage.manage", token=token)
+
     def _mail(
         self, signature: Signature, template: str, subject: Callable[[], str], **links: str
     ) -> Mail:
-        manage_token = self.tokens.manage_tokens.dumps({"s": signature.id})
         context = {
             "signature": signature,
             "campaign": signature.campaign,
             "widget_url": self.link("widget.page", slug=signature.campaign.slug),
-            "manage_url": self.link("manage.manage", token=manage_token),
             "privacy_url": self.link("manage.notice", lang=signature.language),
             **links,
         }

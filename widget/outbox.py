@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Boolean, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -78,12 +78,39 @@ class Transport(Protocol):
     def send(self, message: OutboxMessage) -> None: ...
 
 
-def enqueue(session: Session, mail: Mail, now: datetime) -> None:
+#: the columns ``enqueue`` writes, as an ``INSERT … SELECT`` of parameters
+_QUEUED = (
+    "recipient",
+    "subject",
+    "text_body",
+    "html_body",
+    "message_id",
+    "kind",
+    "signature_id",
+    "created_at",
+    "next_attempt_at",
+    "attempts",
+    "last_error",
+)
+_OUTBOX = OutboxMessage.__table__
+ENQUEUE = insert(_OUTBOX).from_select(
+    _QUEUED,
+    select(*(bindparam(name, type_=_OUTBOX.c[name].type) for name in _QUEUED)).where(
+        bindparam("store", type_=Boolean())
+    ),
+)
+
+
+def enqueue(session: Session, mail: Mail, now: datetime, *, store: bool = True) -> None:
     """Queue ``mail``; it is sent once the caller's transaction commits. Its Message-ID is fixed
-    here (unique even when SQLite ids were reused), so every attempt carries the same one."""
+    here (unique even when SQLite ids were reused), so every attempt carries the same one.
+
+    ``store=False`` runs the very same statement and keeps nothing: the sign path uses it for
+    a mail it will not send, so that no state of an address costs less time than another."""
     session.execute(
-        insert(OutboxMessage.__table__),
+        ENQUEUE,
         {
+            "store": store,
             "recipient": mail.recipient,
             "subject": mail.subject,
             "text_body": mail.text,

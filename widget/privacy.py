@@ -1,7 +1,8 @@
 """The supporter's data lifecycle: the least we need, kept the shortest time, theirs to take back.
 
 - ``withdraw_signature``: the supporter's own "take my signature back" (and staff erasure on
-  request): personal fields wiped at once, the count down by one in the same transaction.
+  request): personal fields and the mails that carried them wiped at once, every link to it
+  dead, the count down by one in the same transaction.
 - ``purge``: the retention rules, safe to run from cron (idempotent, with a dry run): pending
   signatures deleted, closed campaigns anonymised (counts and breakdowns survive), old mail gone.
 """
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from . import counter
 from .addresses import email_key
 from .models import Audit, Campaign, OutboxMessage, Signature
+from .tokens import new_link_secret
 
 #: what an erased signature's country becomes: CLDR's "unknown region"
 ERASED_COUNTRY = "ZZ"
@@ -39,6 +41,8 @@ def wipe_personal_fields(signature: Signature, now: datetime) -> None:
     signature.source_url = None
     signature.opt_in = False
     signature.anonymised_at = now
+    # A fresh secret: every link mailed for this signature stops working.
+    signature.link_secret = new_link_secret()
 
 
 def withdraw_signature(session: Session, signature_id: int, *, now: datetime) -> Withdrawn:
@@ -66,6 +70,14 @@ def withdraw_signature(session: Session, signature_id: int, *, now: datetime) ->
             now=now,
             delta=-1,
         )
+    # Its mails name the person and carry links: they go too, queued or sent, but for the
+    # goodbye a supporter's own withdrawal queues (``kind`` withdrawn, without links).
+    session.execute(
+        delete(OutboxMessage)
+        .where(OutboxMessage.signature_id == signature_id)
+        .where(OutboxMessage.kind != "withdrawn")
+        .execution_options(synchronize_session=False)
+    )
     wipe_personal_fields(signature, now)
     session.commit()
     return Withdrawn.WITHDRAWN
@@ -139,7 +151,12 @@ def purge(
         .where(Signature.anonymised_at.is_(None))
     )
     mail_cutoff = now - timedelta(days=retention.mail_days)
-    old_mail = or_(OutboxMessage.sent_at < mail_cutoff, OutboxMessage.failed_at < mail_cutoff)
+    # Sent mail past its days, and every mail of a signature about to be anonymised.
+    old_mail = or_(
+        OutboxMessage.sent_at < mail_cutoff,
+        OutboxMessage.failed_at < mail_cutoff,
+        OutboxMessage.signature_id.in_(to_anonymise.with_only_columns(Signature.id)),
+    )
 
     def count(query: object) -> int:
         return session.scalar(select(func.count()).select_from(query.subquery())) or 0  # type: ignore[attr-defined]
@@ -154,9 +171,11 @@ def purge(
         session.rollback()
         return report
     session.execute(delete(Signature).where(Signature.id.in_(pending)))
+    session.execute(
+        delete(OutboxMessage).where(old_mail).execution_options(synchronize_session=False)
+    )
     for signature in session.scalars(to_anonymise):
         wipe_personal_fields(signature, now)
-    session.execute(delete(OutboxMessage).where(old_mail))
     if report.pending_deleted or report.anonymised or report.mail_deleted:
         session.add(
             Audit(

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Executable, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import counter, outbox, partners
 from .addresses import email_key
 from .models import Campaign, Signature
+from .tokens import new_link_secret
 
 CONSENT_VERSION = "2026-11"
 
@@ -74,84 +75,91 @@ def submit_signature(
     notices: Notices,
     may_mail: Callable[[str], bool],
 ) -> Submitted:
-    """Store the signature (or refresh a pending one) and queue its mail, in one transaction.
+    """Store the signature and queue its mail, in one transaction.
 
-    ``may_mail(address key)`` spends the address's mail budget, so the form cannot be used to
-    flood someone's inbox."""
+    A pending signature is kept as first submitted: a re-sign only sends its link again (within
+    the mail budget) and changes nothing stored, so whoever knows an address cannot rewrite its
+    name, language or opt-in before the owner confirms (the confirm page shows all of it).
+
+    Every state of an address (new, pending, confirmed, withdrawn, invalidated; mail budget
+    left or spent) runs the same statements in the same order and renders a mail alike, so the
+    time of the answer does not tell who signed. ``may_mail(address key)`` spends the address's
+    mail budget, so the form cannot be used to flood someone's inbox."""
     if not campaign.is_open(now):
         return Submitted.CAMPAIGN_CLOSED
-    try:
-        return _submit(session, campaign, entry, now, notices, may_mail)
-    except IntegrityError:
-        # The same address was submitted concurrently: the other request created the row.
-        session.rollback()
-        return _submit(session, campaign, entry, now, notices, may_mail)
+    key = email_key(entry.email)
+    # Spend the mail budget (a round trip to the limit storage) before the first write: SQLite
+    # holds its write lock from there to the commit.
+    mailing = may_mail(key)
+    secret = new_link_secret()
+    values = _values(session, entry)
+    values.update(campaign_id=campaign.id, email_key=key, created_at=now, link_secret=secret)
+    # One upsert, whatever the state: it inserts, or rewrites the existing row unchanged; either
+    # way the row comes back, and only our fresh secret on it says that it is new.
+    row = session.execute(_upsert_for(session), values).one()
+    signature = Signature(campaign=campaign, **row._asdict())
+    outcome = _outcome(signature, secret)
+    if mailing:
+        if outcome is Submitted.PENDING_AGAIN or outcome is Submitted.NEW:
+            mail = notices.ask_to_confirm(signature)
+        else:
+            mail = notices.already_signed(signature)
+        # A withdrawn or invalidated signature is mailed nothing, nothing revives it; its mail
+        # is rendered and the same statement run all the same, storing nothing.
+        unmailed = signature.withdrawn_at is not None or signature.invalidated_at is not None
+        outbox.enqueue(session, mail, now, store=not unmailed)
+    session.commit()
+    return outcome
 
 
 # Table statements, not ORM ones: the session runs them as plain Core, without the ORM's bulk
 # insert and result machinery (a tenth of a sign under load).
 SIGNATURES = Signature.__table__
-INSERT_SIGNATURE = insert(SIGNATURES).returning(SIGNATURES.c.id)
-FIND_SIGNATURE = select(
-    SIGNATURES.c.id,
-    SIGNATURES.c.verified_at,
-    SIGNATURES.c.withdrawn_at,
-    SIGNATURES.c.invalidated_at,
-).where(
-    SIGNATURES.c.campaign_id == bindparam("campaign_id"),
-    SIGNATURES.c.email_key == bindparam("email_key"),
-)
+#: what the upsert hands back: what the mail and the outcome need, as stored
+RETURNED = [
+    SIGNATURES.c[name]
+    for name in (
+        "id",
+        "name",
+        "email",
+        "country",
+        "actions",
+        "opt_in",
+        "consent_version",
+        "language",
+        "partner_id",
+        "created_at",
+        "verified_at",
+        "withdrawn_at",
+        "invalidated_at",
+        "link_secret",
+    )
+]
+_UPSERTS: dict[str, Executable] = {}
 
 
-def _submit(
-    session: Session,
-    campaign: Campaign,
-    entry: SignatureEntry,
-    now: datetime,
-    notices: Notices,
-    may_mail: Callable[[str], bool],
-) -> Submitted:
-    # Core statements, not ORM objects: this is the path a viral campaign runs thousands of
-    # times a minute, and the unit of work cost a fifth of it.
-    key = email_key(entry.email)
-    found = session.execute(FIND_SIGNATURE, {"campaign_id": campaign.id, "email_key": key}).first()
-    if found is not None and found.invalidated_at is not None:
-        # Taken out of the count as abuse: nothing is mailed, nothing revives it.
-        session.rollback()
-        return Submitted.ALREADY_VERIFIED
-    # Spend the mail budget (a round trip to the limit storage) before the first write: SQLite
-    # holds its write lock from there to the commit.
-    mailing = may_mail(key)
-    values = _values(session, entry)
-    if found is None:
-        values.update(campaign_id=campaign.id, email_key=key, created_at=now)
-        signature_id = session.scalar(INSERT_SIGNATURE, values)
-        # the mail needs the signature; built from what was inserted, not read back
-        signature = Signature(id=signature_id, campaign=campaign, **values)
-        outcome = Submitted.NEW
-    else:
-        outcome = Submitted.ALREADY_VERIFIED
-        if found.verified_at is None and found.withdrawn_at is None:
-            # Unconfirmed: the latest submission wins; the confirm page shows what will count.
-            # The update only matches while unconfirmed, so a confirmation in between keeps its
-            # actions.
-            refreshed = session.execute(
-                update(Signature)
-                .where(Signature.id == found.id)
-                .where(Signature.verified_at.is_(None), Signature.withdrawn_at.is_(None))
-                .values(values)
-            )
-            if refreshed.rowcount == 1:  # type: ignore[attr-defined]
-                outcome = Submitted.PENDING_AGAIN
-        signature = session.get_one(Signature, found.id)
-    if mailing:
-        if outcome is Submitted.ALREADY_VERIFIED:
-            mail = notices.already_signed(signature)
-        else:
-            mail = notices.ask_to_confirm(signature)
-        outbox.enqueue(session, mail, now)
-    session.commit()
-    return outcome
+def _upsert_for(session: Session) -> Executable:
+    """``INSERT … ON CONFLICT (campaign_id, email_key) DO UPDATE … RETURNING`` in the session's
+    dialect (SQLite 3.35+, PostgreSQL). The update rewrites the key with itself: a write in
+    every state, that changes nothing of what the first submission stored."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _UPSERTS:
+        dialects = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+        if dialect not in dialects:
+            raise NotImplementedError(f"signing needs SQLite or PostgreSQL, not {dialect}")
+        statement = dialects[dialect](SIGNATURES)
+        _UPSERTS[dialect] = statement.on_conflict_do_update(
+            index_elements=[SIGNATURES.c.campaign_id, SIGNATURES.c.email_key],
+            set_={"email_key": statement.excluded.email_key},
+        ).returning(*RETURNED)
+    return _UPSERTS[dialect]
+
+
+def _outcome(signature: Signature, secret: str) -> Submitted:
+    if signature.link_secret == secret:
+        return Submitted.NEW
+    taken = signature.verified_at or signature.withdrawn_at or signature.invalidated_at
+    return Submitted.ALREADY_VERIFIED if taken else Submitted.PENDING_AGAIN
 
 
 def _values(session: Session, entry: SignatureEntry) -> dict[str, object]:
@@ -170,8 +178,13 @@ def _values(session: Session, entry: SignatureEntry) -> dict[str, object]:
     }
 
 
-def confirm_signature(session: Session, signature_id: int, *, now: datetime) -> Confirmed:
-    """Mark the signature verified and count it, once: the update only matches while pending."""
+def confirm_signature(
+    session: Session, signature_id: int, *, now: datetime, keep_opt_in: bool = True
+) -> Confirmed:
+    """Mark the signature verified and count it, once: the update only matches while pending.
+
+    The owner's choice at confirmation is the last word on the opt-in: ``keep_opt_in=False``
+    (the box unticked on the confirm page) stores no; nothing here can turn a no into a yes."""
     signature = session.get(Signature, signature_id)
     if signature is None or signature.withdrawn_at or signature.invalidated_at:
         return Confirmed.GONE
@@ -185,7 +198,7 @@ def confirm_signature(session: Session, signature_id: int, *, now: datetime) -> 
         .where(Signature.verified_at.is_(None))
         .where(Signature.withdrawn_at.is_(None))
         .where(Signature.invalidated_at.is_(None))
-        .values(verified_at=now)
+        .values(verified_at=now, **({} if keep_opt_in else {"opt_in": False}))
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

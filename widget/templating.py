@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 from babel.numbers import format_decimal
 from flask import Flask
 from flask_babel import get_locale
@@ -41,6 +41,15 @@ def country_name(code: str) -> str:
 
 def action_label(action: str) -> str:
     return str(ACTION_LABELS.get(action, action))
+
+
+def language_name(code: str) -> str:
+    """A language's name in the reader's language (CLDR), e.g. "Urdu" or "اردو"."""
+    try:
+        name = Locale.parse(code).get_display_name(str(get_locale() or "en"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return code
+    return name or code
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,7 @@ def register(app: Flask) -> None:
         linkify=linkify,
         country_name=country_name,
         action_label=action_label,
+        language_name=language_name,
         number=number,
     )
     app.jinja_env.globals["get_locale"] = get_locale

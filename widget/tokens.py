@@ -6,6 +6,8 @@ itsdangerous gives a signature and an age, not single use: single use is the dat
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -58,6 +60,29 @@ class TokenService:
         if age > self.max_age.total_seconds():
             raise TokenExpired(payload)
         return payload
+
+
+def new_link_secret() -> str:
+    """A signature's link secret (``Signature.link_secret``): 24 random bytes, 32 characters."""
+    return secrets.token_urlsafe(24)
+
+
+def link_payload(signature_id: int, link_secret: str | None, **claims: Any) -> dict[str, Any]:
+    """What a link to a signature carries: its id and its secret (none for rows from before
+    secrets existed), so the link dies when erasure changes the secret."""
+    payload: dict[str, Any] = {"s": signature_id, **claims}
+    if link_secret is not None:
+        payload["k"] = link_secret
+    return payload
+
+
+def link_fits(payload: dict[str, Any], link_secret: str | None) -> bool:
+    """Whether a link was made for the signature as it is now. A row with a secret wants it
+    (compared in constant time); only a row from before secrets takes a link without one."""
+    given = payload.get("k")
+    if link_secret is None:
+        return given is None
+    return isinstance(given, str) and hmac.compare_digest(given.encode(), link_secret.encode())
 
 
 VERIFY_MAX_AGE = timedelta(days=7)

@@ -12,7 +12,7 @@ from widget.extensions import db
 from widget.models import Signature
 from widget.tokens import manage_tokens, verify_tokens
 
-from ..conftest import SECRET
+from ..conftest import SECRET, link_claims
 from .conftest import LiveSite, screenshot
 
 pytestmark = pytest.mark.browser
@@ -67,10 +67,12 @@ def test_the_supporters_pages_have_no_axe_violations(
     assert_accessible(page, f"after submitting ({lang})")
 
     signature_id = latest_signature_id(live_site)
-    verify = verify_tokens((SECRET,)).dumps({"s": signature_id, "c": "ua-109-23"})
+    with db.sessionmaker(live_site.app)() as session:
+        claims = link_claims(session, signature_id)
+    verify = verify_tokens((SECRET,)).dumps({**claims, "c": "ua-109-23"})
     page.goto(f"{live_site.widget_url}/v/{verify}")
     assert_accessible(page, f"verify page ({lang})")
-    manage = manage_tokens((SECRET,)).dumps({"s": signature_id})
+    manage = manage_tokens((SECRET,)).dumps(claims)
     page.goto(f"{live_site.widget_url}/m/{manage}")
     assert_accessible(page, f"manage page ({lang})")
 

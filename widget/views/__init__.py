@@ -11,7 +11,7 @@ from ..campaigns import find_campaign
 from ..extensions import db
 from ..models import Campaign, Signature
 from ..security import origin_of
-from ..tokens import TokenExpired, TokenInvalid, TokenService
+from ..tokens import TokenExpired, TokenInvalid, TokenService, link_fits
 
 
 def absolute_url(endpoint: str, **values: object) -> str:
@@ -54,7 +54,8 @@ def signature_from_link(
     tokens: TokenService, token: str, *, expired: str, only_counting: bool
 ) -> Signature:
     """The signature a confirm or manage link is for; ``LinkProblem`` if the link is forged,
-    too old, or (with ``only_counting``) its signature was withdrawn or invalidated."""
+    too old, made for a signature since erased (its secret changed), or (with
+    ``only_counting``) its signature was withdrawn or invalidated."""
     try:
         payload = tokens.loads(token)
     except TokenExpired as too_old:
@@ -62,9 +63,10 @@ def signature_from_link(
         raise LinkProblem(410, expired, campaign) from None
     except TokenInvalid:
         raise LinkProblem(400, "invalid") from None
-    signature = db.session.get(Signature, payload.get("s"))
+    signature_id = payload.get("s")
+    signature = db.session.get(Signature, signature_id) if type(signature_id) is int else None
     gone = only_counting and signature and (signature.withdrawn_at or signature.invalidated_at)
-    if signature is None or gone:
+    if signature is None or gone or not link_fits(payload, signature.link_secret):
         raise LinkProblem(404, "gone")
     g.widget_locale = signature.language if signature.language in LOCALES else LOCALES[0]
     return signature

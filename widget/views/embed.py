@@ -25,6 +25,7 @@ from ..models import Campaign
 from ..notices import MailNotices
 from ..security import is_same_origin
 from ..themes import parse_theme
+from ..tokens import link_payload
 from . import absolute_url, our_origin, protect, render_message, signature_from_link
 
 log = logging.getLogger(__name__)
@@ -169,12 +170,20 @@ def check_email_page(campaign: Campaign) -> tuple[str, int]:
 @bp.get("/v/<token>")
 @limits.limit_links
 def verify(token: str) -> tuple[str, int]:
-    """Shows what will be confirmed; only the button (a POST) confirms, so mail scanners don't."""
+    """Shows everything that will be stored; only the button (a POST) confirms, so mail
+    scanners don't. Whoever did not sign is shown the way out: not confirming, or erasing."""
+    state = widget_state()
     signature = signature_from_link(
-        widget_state().verify_tokens, token, expired="expired", only_counting=True
+        state.verify_tokens, token, expired="expired", only_counting=True
     )
+    manage_token = state.manage_tokens.dumps(link_payload(signature.id, signature.link_secret))
     return render_message(
-        "widget/verify.html", signature=signature, campaign=signature.campaign, token=token
+        "widget/verify.html",
+        signature=signature,
+        campaign=signature.campaign,
+        token=token,
+        manage_token=manage_token,
+        pending_days=state.retention.pending_days,
     )
 
 
@@ -188,7 +197,11 @@ def confirm(token: str) -> tuple[str, int]:
     campaign = signature.campaign
     if not is_same_origin(request.headers, our_origin()):
         return render_message("widget/problem.html", 403, campaign=campaign, problem="origin")
-    outcome = signing.confirm_signature(db.session, signature.id, now=utcnow())
+    # The opt-in box is on the page only when the stored answer is yes; unticked, it is no.
+    keep_opt_in = "opt_in_shown" not in request.form or request.form.get("opt_in") == "y"
+    outcome = signing.confirm_signature(
+        db.session, signature.id, now=utcnow(), keep_opt_in=keep_opt_in
+    )
     status = 409 if outcome is signing.Confirmed.CAMPAIGN_CLOSED else 200
     return render_message(
         "widget/confirmed.html",
