@@ -15,7 +15,7 @@ from widget.counter import tally
 from widget.models import Campaign, OutboxMessage, Signature
 from widget.tokens import verify_tokens
 
-from .conftest import SECRET, StaffActions, Supporter
+from .conftest import SECRET, StaffActions, Supporter, link_claims
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
@@ -54,8 +54,8 @@ def count(session: Session) -> int:
     return tally(session, session.scalars(select(Campaign.id)).one()).count
 
 
-def confirm(client: FlaskClient, signature_id: int) -> None:
-    token = verify_tokens((SECRET,)).dumps({"s": signature_id, "c": "ua-109-23"})
+def confirm(client: FlaskClient, session: Session, signature_id: int) -> None:
+    token = verify_tokens((SECRET,)).dumps(link_claims(session, signature_id, c="ua-109-23"))
     assert client.post(f"/v/{token}", headers=SAME_ORIGIN).status_code == 200
 
 
@@ -66,7 +66,7 @@ def test_two_spellings_sign_once_and_count_once(
     signed = supporter.sign(email=first)
     assert signed.status_code == 200
     [signature] = signatures(session)
-    confirm(supporter.client, signature.id)
+    confirm(supporter.client, session, signature.id)
 
     again = supporter.sign(email=second)
     assert (again.status_code, again.data) == (200, signed.data)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from widget.models import OutboxMessage, Signature
 from widget.tokens import verify_tokens
 
-from .conftest import SECRET, Supporter
+from .conftest import SECRET, Supporter, link_claims
 from .test_addresses import wide
 
 LINK_MESSAGE = "Please leave out links and email addresses: just your name."
@@ -91,7 +91,7 @@ def test_no_mail_carries_the_name_the_supporter_typed(
     name = "Sara Your-File-Needs-Action"
     supporter.sign(name=name)
     signature_id = session.scalars(select(Signature.id)).one()
-    token = verify_tokens((SECRET,)).dumps({"s": signature_id, "c": "ua-109-23"})
+    token = verify_tokens((SECRET,)).dumps(link_claims(session, signature_id, c="ua-109-23"))
     assert supporter.client.post(f"/v/{token}", headers={"Sec-Fetch-Site": "same-origin"})
     supporter.sign(name=name)  # already signed: the second mail
     session.expire_all()

@@ -134,7 +134,6 @@ def test_a_pending_signature_is_kept_as_first_submitted_and_a_re_sign_resends_it
         == second["Subject"]
         == ("Please confirm your signature: Stop deporting Afghan refugees")
     )
-    assert "First Try" in text_part(second) and "Second Try" not in text_part(second)
     page = client.get(path_of(link_in(second))).get_data(as_text=True)
     assert "First Try" in page and "Second Try" not in page
     client.post(path_of(link_in(second)), headers=SAME_ORIGIN)
