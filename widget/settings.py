@@ -214,9 +214,10 @@ def _database_url(value: str) -> str:
 
     try:
         make_url(value)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
+        # not echoed: where the password is in a URL that does not parse cannot be told
         raise ConfigurationError(
-            f"{Names.DATABASE_URL}={redact(value)!r}: give an SQLAlchemy URL, e.g. "
+            f"{Names.DATABASE_URL} is not a valid URL: give an SQLAlchemy URL, e.g. "
             "postgresql+psycopg://user:password@host/widget or sqlite:////path/widget.db."
         ) from None
     return value

@@ -28,11 +28,19 @@ def register(bp: Blueprint) -> None:
     bp.register_error_handler(InternalServerError, internal_error)
 
 
+#: PostgreSQL's SQLSTATE classes for a server that cannot serve now: connection lost (08),
+#: read-only (25006), out of disk or memory (53), shutting down (57P)
+UNAVAILABLE_STATES = ("08", "25006", "53", "57P")
+
+
 def is_unavailable(error: BaseException) -> bool:
     """A database that cannot serve at the moment, as opposed to a query that is wrong."""
-    return isinstance(error, OperationalError) or (
-        isinstance(error, DBAPIError) and error.connection_invalidated
-    )
+    if isinstance(error, OperationalError):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    state = getattr(error.orig, "sqlstate", None) or ""
+    return error.connection_invalidated or state.startswith(UNAVAILABLE_STATES)
 
 
 def database_failed(error: DBAPIError) -> Response:
