@@ -7,6 +7,9 @@ import io
 import logging
 import re
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +28,7 @@ from widget.extensions import db
 from widget.models import Signature
 
 from .conftest import DEMO, Supporter, form_token, make_settings
+from .test_scale import gunicorn  # noqa: F401  (the fixture)
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 NAME, EMAIL = "Ayesha Khan", "ayesha@example.org"
@@ -368,3 +372,101 @@ def test_a_configuration_error_never_prints_a_password(
     assert "s3cr3t-pw" not in message
     if "@" in value and "://" in value and name != "WIDGET_DATABASE_URL":
         assert "***" in message
+
+
+# --- 31: a hung Redis falls back to memory, it does not hold the site --------------------------
+
+
+@pytest.fixture
+def hung_redis() -> Iterator[tuple[str, list[socket.socket]]]:
+    """A TCP server that accepts every connection and never says a word."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                connection, _address = server.accept()
+            except TimeoutError:
+                continue
+            accepted.append(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0", accepted
+    stop.set()
+    thread.join(timeout=10)
+    for connection in accepted:
+        connection.close()
+    server.close()
+
+
+def test_a_hung_redis_falls_back_to_memory_and_signing_goes_on(
+    database_url: str,
+    tmp_path: Path,
+    hung_redis: tuple[str, list[socket.socket]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url, accepted = hung_redis
+    app = app_with(database_url, tmp_path, WIDGET_RATELIMIT_STORAGE_URL=url)
+    supporter = Supporter(app.test_client())
+    answers: list[int] = []
+    signing = threading.Thread(target=lambda: answers.append(supporter.sign().status_code))
+    with caplog.at_level(logging.WARNING, logger="flask-limiter"):
+        signing.start()
+        signing.join(timeout=120)  # a generous bound; the point is that it answers at all
+    assert not signing.is_alive(), "a hung Redis held the sign request"
+    assert answers == [200]
+    assert accepted, "the limiter never reached the hung server"
+    assert "falling back to in-memory storage" in caplog.text
+    db.engine(app).dispose()
+
+
+# --- 13 and 32: what gunicorn's log says --------------------------------------------------------
+
+
+def test_gunicorn_warns_that_memory_limits_with_two_workers_are_per_worker(
+    gunicorn,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    from .test_scale import prepared
+
+    database = f"sqlite:///{tmp_path / 'memory.db'}"
+    prepared(database, tmp_path)
+    served = gunicorn({"WIDGET_DATABASE_URL": database, "GUNICORN_WORKERS": "2"})
+    log = served.log.read_text()
+    assert "WIDGET_RATELIMIT_STORAGE_URL is memory:// with 2 workers" in log
+    assert "every limit is 2 times what it says" in log
+
+
+def test_gunicorn_logs_the_fallback_when_redis_is_unreachable(
+    gunicorn,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    from .conftest import free_port
+    from .test_scale import FORM, call, prepared, sign_body
+
+    database = f"sqlite:///{tmp_path / 'fallback.db'}"
+    prepared(database, tmp_path)
+    nothing_there = f"redis://127.0.0.1:{free_port()}/0"
+    served = gunicorn(
+        {
+            "WIDGET_DATABASE_URL": database,
+            "WIDGET_RATELIMIT_STORAGE_URL": nothing_there,
+            "GUNICORN_WORKERS": "1",
+        }
+    )
+    token = form_token(call(served.port, "GET", "/w/ua-109-23")[1])
+    body = sign_body(token, "fallback@example.org")
+    assert call(served.port, "POST", "/w/ua-109-23", body, FORM)[0] == 200
+    deadline = time.monotonic() + 30
+    while "falling back to in-memory storage" not in served.log.read_text():
+        assert time.monotonic() < deadline, served.log.read_text()
+        time.sleep(0.05)
+    log = served.log.read_text()
+    assert "[WARNING] flask-limiter: Rate limit storage unreachable" in log
+    assert "fallback@example.org" not in log
