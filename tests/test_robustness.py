@@ -422,6 +422,13 @@ def test_a_hung_redis_falls_back_to_memory_and_signing_goes_on(
     assert not signing.is_alive(), "a hung Redis held the sign request"
     assert answers == [200]
     assert accepted, "the limiter never reached the hung server"
+    # redis-py 5 waits forever on a silent server and 6+ waits 5 s per read and retries: the
+    # client the limiter uses gives up after one read of REDIS_TIMEOUT, with no retry.
+    from widget.limits import REDIS_TIMEOUT, limiter
+
+    client = limiter.storage.storage  # limits' RedisStorage keeps its redis client here
+    assert client.connection_pool.connection_kwargs["socket_timeout"] == REDIS_TIMEOUT
+    assert client.get_retry().get_retries() == 0
     assert "falling back to in-memory storage" in caplog.text
     db.engine(app).dispose()
 
