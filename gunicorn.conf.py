@@ -74,3 +74,19 @@ if os.path.isdir("/dev/shm"):
 # Gunicorn 25+ opens a control socket at one path per user; several instances on one host
 # (blue/green deploys, the tests, the benchmarks) would take it from one another. Unused here.
 control_socket_disable = True
+
+
+def on_starting(server) -> None:  # type: ignore[no-untyped-def]
+    """Rate limits kept in ``memory://`` are per process: with several workers each has its
+    own budget, so every limit is multiplied by the worker count. Warned, not refused, so a
+    single machine still starts; production sets WIDGET_RATELIMIT_STORAGE_URL to Redis."""
+    storage = os.environ.get("WIDGET_RATELIMIT_STORAGE_URL", "").strip() or "memory://"
+    if server.cfg.workers > 1 and storage.startswith("memory"):
+        server.log.warning(
+            "WARNING: WIDGET_RATELIMIT_STORAGE_URL is %s with %d workers: each worker keeps its "
+            "own rate limits, so every limit is %d times what it says. Set "
+            "WIDGET_RATELIMIT_STORAGE_URL=redis://host:6379/0 (or GUNICORN_WORKERS=1).",
+            storage,
+            server.cfg.workers,
+            server.cfg.workers,
+        )

@@ -64,7 +64,9 @@ class Served:
     log: Path
 
 
-def wait_for(port: int, path: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_for(
+    port: int, path: str, process: subprocess.Popen[bytes], log: Path, host: str | None = None
+) -> None:
     """Poll until ``path`` answers 200, the process dies, or 30 seconds pass."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -72,7 +74,7 @@ def wait_for(port: int, path: str, process: subprocess.Popen[bytes], log: Path) 
             pytest.fail(f"exited with {process.returncode}:\n{log.read_text()}")
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            connection.request("GET", path)
+            connection.request("GET", path, headers={"Host": host} if host else {})
             response = connection.getresponse()
             response.read()
             if response.status == 200:
@@ -364,9 +366,13 @@ def test_rate_limits_hold_across_both_workers_through_redis(
 # --- nginx in front (deploy/nginx.conf) -------------------------------------------------------
 
 
-def nginx_copy(tmp_path: Path, port: int, app_port: int) -> Path:
-    """deploy/nginx.conf with its ports and paths moved into ``tmp_path``; every replaced line
-    must be found, so the test fails (rather than tests something else) if the example changes."""
+NGINX_HOST = "actions.example.org"
+
+
+def nginx_copy(tmp_path: Path, port: int, app_port: int, redirect_port: int) -> Path:
+    """deploy/nginx.conf with its ports and paths moved into ``tmp_path``, and plain HTTP on
+    ``port`` where it says TLS (no certificate here); every replaced line must be found, so the
+    test fails (rather than tests something else) if the example changes."""
     folder = tmp_path / "nginx"
     (folder / "cache").mkdir(parents=True)
     user = f"user {getpass.getuser()};" if os.geteuid() == 0 else ""
@@ -381,7 +387,12 @@ def nginx_copy(tmp_path: Path, port: int, app_port: int) -> Path:
         "http {": "http {" + temp_paths,
         "/var/cache/nginx/action-widget": str(folder / "cache"),
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
-        "listen 80;": f"listen 127.0.0.1:{port};",
+        "listen 80 default_server;": f"listen 127.0.0.1:{port} default_server;",
+        "listen 443 ssl default_server;": "",
+        "listen 80;": f"listen 127.0.0.1:{redirect_port};",
+        "listen 443 ssl http2;": f"listen 127.0.0.1:{port};",
+        f"ssl_certificate /etc/letsencrypt/live/{NGINX_HOST}/fullchain.pem;": "",
+        f"ssl_certificate_key /etc/letsencrypt/live/{NGINX_HOST}/privkey.pem;": "",
     }
     config = (ROOT / "deploy" / "nginx.conf").read_text()
     for old, new in replacements.items():
@@ -411,8 +422,8 @@ def test_nginx_caches_the_count_and_passes_the_real_client_address(
     app = gunicorn(
         {"WIDGET_DATABASE_URL": database, "WIDGET_TRUSTED_PROXIES": "1", "GUNICORN_WORKERS": "2"}
     )
-    port = free_port()
-    config = nginx_copy(tmp_path, port, app.port)
+    port, redirect_port = free_port(), free_port()
+    config = nginx_copy(tmp_path, port, app.port, redirect_port)
     log = tmp_path / "nginx.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -431,24 +442,39 @@ def test_nginx_caches_the_count_and_passes_the_real_client_address(
             stderr=output,
         )
     proxy = Served(port, process, log)
+    host = {"Host": NGINX_HOST}
     try:
-        wait_for(port, "/healthz", process, log)
+        wait_for(port, "/healthz", process, log, host=NGINX_HOST)
 
         # The count: fetched once from the app, then served from nginx's cache.
-        first = call(port, "GET", COUNT_PATH)
-        second = call(port, "GET", COUNT_PATH)
+        first = call(port, "GET", COUNT_PATH, headers=host)
+        second = call(port, "GET", COUNT_PATH, headers=host)
         assert first[0] == second[0] == 200
         assert first[2]["X-Cache-Status"] in ("MISS", "EXPIRED")
         assert second[2]["X-Cache-Status"] == "HIT"
         assert json.loads(second[1])["campaign"] == CAMPAIGN
         etag = second[2]["ETag"]
-        assert call(port, "GET", COUNT_PATH, headers={"If-None-Match": etag})[0] == 304
+        assert call(port, "GET", COUNT_PATH, headers={**host, "If-None-Match": etag})[0] == 304
+        hsts = "max-age=63072000; includeSubDomains"
+        assert first[2]["Strict-Transport-Security"] == hsts
+        assert (
+            call(port, "GET", f"/w/{CAMPAIGN}", headers=host)[2]["Strict-Transport-Security"]
+            == hsts
+        )
+
+        # An unknown Host name gets no answer at all; plain HTTP is sent to HTTPS.
+        for unknown in ({"Host": "evil.example"}, {}):
+            with pytest.raises(http.client.RemoteDisconnected):
+                call(port, "GET", f"/w/{CAMPAIGN}", headers=unknown)
+        redirect = call(redirect_port, "GET", f"/w/{CAMPAIGN}?lang=ur", headers=host)
+        assert redirect[0] == 301
+        assert redirect[2]["Location"] == f"https://{NGINX_HOST}/w/{CAMPAIGN}?lang=ur"
 
         # The client address: nginx appends it to X-Forwarded-For and the app trusts only that
         # last entry, so a client's forged header changes nothing.
         for n, forged in enumerate((None, "203.0.113.9", "198.51.100.7, 192.0.2.1")):
-            token = form_token(call(port, "GET", f"/w/{CAMPAIGN}")[1])
-            headers = {**FORM, **({"X-Forwarded-For": forged} if forged else {})}
+            token = form_token(call(port, "GET", f"/w/{CAMPAIGN}", headers=host)[1])
+            headers = {**FORM, **host, **({"X-Forwarded-For": forged} if forged else {})}
             body = sign_body(token, f"proxied{n}@example.org")
             assert call(port, "POST", f"/w/{CAMPAIGN}", body, headers)[0] == 200
     finally:

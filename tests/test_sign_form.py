@@ -217,13 +217,15 @@ def test_repeated_and_wrongly_typed_fields_do_not_break_the_form(
     assert signature.name == "One"
 
 
-def test_json_body_is_held_to_the_same_rules(supporter: Supporter, session: Session) -> None:
+def test_a_json_body_is_refused(supporter: Supporter, session: Session) -> None:
+    """Our form never sends JSON; Flask-WTF would take it as form data (see test_robustness)."""
     response = supporter.client.post(
         "/w/ua-109-23",
         json={"csrf_token": form_token(supporter.open_widget()), "name": "A", "email": "x"},
         headers={"Sec-Fetch-Site": "same-origin"},
     )
-    assert response.status_code == 400
+    assert response.status_code == 415
+    assert "We could not read what was sent" in response.get_data(as_text=True)
     assert rows(session) == (0, 0)
 
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask import Flask, current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import paths
+from . import logs, paths
 from .extensions import babel, db
 from .privacy import Retention
 from .settings import ConfigurationError, Names, Settings
@@ -25,6 +25,10 @@ __all__ = ["ActionWidget", "ConfigurationError", "Settings", "create_app"]
 LOCALES = ("en", "ur", "fa", "ps")
 #: where links in mails point in debug when ``WIDGET_PUBLIC_URL`` is not set (``flask run``)
 DEBUG_PUBLIC_URL = "http://127.0.0.1:5000"
+#: the largest request body any route of the standalone app accepts (staff forms included)
+MAX_CONTENT_LENGTH = 64 * 1024
+#: routes that need more: a campaign's texts in four languages may reach some 200 KB
+LARGER_BODIES = {"staff.new_campaign": 1024 * 1024, "staff.edit_campaign": 1024 * 1024}
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +77,7 @@ class ActionWidget:
         self, app: Flask, settings: Settings | None = None, *, url_prefix: str = ""
     ) -> None:
         from . import cli, limits, templating
-        from .views import api, dev, embed, health, manage, staff
+        from .views import api, dev, embed, health, manage, staff, wellknown
 
         if settings is None:
             settings = Settings.from_env(instance_path=app.instance_path)
@@ -86,14 +90,21 @@ class ActionWidget:
                 "BABEL_TRANSLATION_DIRECTORIES", str(paths.PACKAGE / "translations")
             )
             babel.init_app(app, locale_selector=select_locale)
-        blueprints = [embed.bp, manage.bp, staff.bp, api.bp, health.bp]
-        blueprints += [dev.bp] if app.debug else []
+        blueprints = [embed.bp, manage.bp, staff.bp, api.bp, health.bp, wellknown.bp]
+        blueprints += [dev.bp] if has_dev_mailbox(app, settings) else []
         for blueprint in blueprints:
             # register_blueprint's url_prefix replaces the blueprint's own, so join them here.
             prefix = url_prefix.rstrip("/") + (blueprint.url_prefix or "")
             app.register_blueprint(blueprint, url_prefix=prefix or None)
         templating.register(app)
         cli.register(app)
+
+
+def has_dev_mailbox(app: Flask, settings: Settings) -> bool:
+    """``/dev/mail`` shows every mail with its live links to whoever asks, so it exists only
+    where mail stays in the database and the app is a developer's (debug); never when mail
+    goes out over SMTP, whatever ``FLASK_DEBUG`` says."""
+    return app.debug and not settings.mail.delivers
 
 
 def _with_public_url(app: Flask, settings: Settings) -> Settings:
@@ -111,12 +122,21 @@ def _with_public_url(app: Flask, settings: Settings) -> Settings:
     return replace(settings, public_url=DEBUG_PUBLIC_URL)
 
 
+def _larger_body_limit() -> None:
+    if request.endpoint in LARGER_BODIES:
+        request.max_content_length = LARGER_BODIES[request.endpoint]
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """The standalone app (``flask --app widget``); settings from ``WIDGET_*`` unless given."""
-    app = Flask(__name__, static_folder=None, template_folder=str(paths.TEMPLATES))
+    app = logs.WidgetFlask(__name__, static_folder=None, template_folder=str(paths.TEMPLATES))
+    logs.configure(app)
     if settings is None:
         settings = Settings.from_env(instance_path=app.instance_path)
     app.secret_key = settings.secret_key
+    # Every route's body limit; the widget's own pages keep a smaller one (views.protect).
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
+    app.before_request(_larger_body_limit)
     # The staff area's session: first-party, never sent cross-site, short-lived.
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,

@@ -98,8 +98,15 @@ def save_campaign(session: Session, data: dict[str, Any], now: datetime) -> tupl
     return campaign, created
 
 
-def find_campaign(session: Session, slug: str) -> Campaign | None:
-    return session.scalar(select(Campaign).where(Campaign.slug == slug))
+def find_campaign(session: Session, slug: str, *, now: datetime | None = None) -> Campaign | None:
+    """The campaign with ``slug``; with ``now`` (the public pages), one that has not opened
+    yet is hidden as if it did not exist. A string that cannot be a slug costs no query."""
+    if not SLUG.fullmatch(slug):
+        return None
+    campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
+    if campaign is not None and now is not None and campaign.opens_at and now < campaign.opens_at:
+        return None
+    return campaign
 
 
 def _text(data: dict[str, Any], key: str, limit: int, *, required: bool) -> str:

@@ -44,9 +44,12 @@ class Database:
 
 
 def make_engine(url: str) -> Engine:
-    """SQLite gets WAL, a busy timeout and enforced foreign keys; others a pre-ping pool."""
+    """SQLite gets WAL, a busy timeout and enforced foreign keys; others a pre-ping pool.
+
+    Statement parameters are a supporter's name, address and IP hash: ``hide_parameters``
+    keeps them out of every error message (and so out of logs and tracebacks)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 15})
+        engine = create_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -57,7 +60,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 db = Database()

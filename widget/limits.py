@@ -67,14 +67,34 @@ limit_links = limiter.shared_limit(links_limit, scope="links")
 def init_app(app: Flask) -> None:
     settings = widget_state(app).settings
     app.config["RATELIMIT_STORAGE_URI"] = settings.ratelimit_storage_url
-    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1})
     if settings.ratelimit_storage_url.startswith("memory"):
         app.config["RATELIMIT_STORAGE_OPTIONS"] = {}
+    else:
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", redis_options())
     limiter.init_app(app)
     _drop_app_wide_hooks(app)
     # init_app makes fresh storage but keeps the old storage's "dead" flag; a new app (tests,
     # a reloaded dev server) must start by trying its own storage.
     limiter._storage_dead = False
+
+
+#: seconds to connect to Redis, and to wait for any one answer: a limit check is on every
+#: sign and confirm, so a Redis that hangs must cost a request well under a second
+REDIS_TIMEOUT = 0.5
+
+
+def redis_options() -> dict[str, object]:
+    """Timeouts on connecting and on every read, and no retries: a hung or lost Redis fails
+    fast and Flask-Limiter falls back to memory. redis-py 6+ retries three times by default
+    (and warns about ``retry_on_timeout``), so the ``Retry`` is given explicitly; 5 accepts it."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return {
+        "socket_connect_timeout": REDIS_TIMEOUT,
+        "socket_timeout": REDIS_TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),
+    }
 
 
 def _drop_app_wide_hooks(app: Flask) -> None:

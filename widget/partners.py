@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -12,6 +13,7 @@ from .campaigns import ORIGIN, SLUG
 from .models import Campaign, Partner
 
 MAX_SOURCE_URL = 500
+CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
 class PartnerError(ValueError):
@@ -64,13 +66,19 @@ def frame_ancestors(session: Session, campaign: Campaign) -> list[str]:
 
 def source_url(url: str | None, our_origin: str) -> str | None:
     """The embedding page as origin and path: no query or fragment, which may carry personal
-    data; nothing when the page is our own."""
-    if not url:
+    data; nothing when the page is our own, or when it is no URL at all (``http://[::1``, control
+    characters: a browser never sends them, and PostgreSQL refuses NUL)."""
+    if not url or CONTROL.search(url):
         return None
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
-    origin = f"{parts.scheme}://{parts.netloc}"
+    # without any user:password@ a link may carry
+    origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
     if origin == our_origin:
         return None
     return f"{origin}{parts.path}"[:MAX_SOURCE_URL]

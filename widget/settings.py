@@ -42,6 +42,7 @@ class Names:
     RETENTION_CLOSED_DAYS = "WIDGET_RETENTION_CLOSED_DAYS"
     RETENTION_MAIL_DAYS = "WIDGET_RETENTION_MAIL_DAYS"
     IPV6_PREFIX = "WIDGET_IPV6_PREFIX"
+    SECURITY_CONTACT = "WIDGET_SECURITY_CONTACT"
 
     @classmethod
     def all(cls) -> set[str]:
@@ -60,7 +61,7 @@ class MailURL:
     host: str = ""
     port: int = 0
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     starttls: bool = False
     timeout: float = 10.0
 
@@ -73,8 +74,8 @@ class MailURL:
 class Settings:
     """The validated settings of one app."""
 
-    secret_keys: tuple[str, ...]
-    database_url: str
+    secret_keys: tuple[str, ...] = field(repr=False)
+    database_url: str = field(repr=False)
     mail: MailURL = field(default_factory=lambda: MailURL("outbox"))
     mail_from: str = "actions@localhost"
     ratelimit_storage_url: str = "memory://"
@@ -102,6 +103,9 @@ class Settings:
     retention_mail_days: int = 7
     #: IPv6 clients are limited and grouped by this prefix length (a host has a whole /64)
     ipv6_prefix: int = 64
+    #: where to report a security problem (``/.well-known/security.txt``); None: the sender's
+    #: address as mailto:
+    security_contact: str | None = None
 
     @property
     def secret_key(self) -> str:
@@ -128,7 +132,9 @@ class Settings:
 
         return cls(
             secret_keys=_secret_keys(get(Names.SECRET_KEY), instance),
-            database_url=get(Names.DATABASE_URL) or f"sqlite:///{instance / 'widget.db'}",
+            database_url=_database_url(
+                get(Names.DATABASE_URL) or f"sqlite:///{instance / 'widget.db'}"
+            ),
             mail=parse_mail_url(get(Names.MAIL_URL) or "outbox://"),
             mail_from=_mail_from(get(Names.MAIL_FROM) or "actions@localhost"),
             ratelimit_storage_url=_storage_url(get(Names.RATELIMIT_STORAGE_URL) or "memory://"),
@@ -157,6 +163,7 @@ class Settings:
             retention_closed_days=_days(Names.RETENTION_CLOSED_DAYS, get, default=180),
             retention_mail_days=_days(Names.RETENTION_MAIL_DAYS, get, default=7),
             ipv6_prefix=_ipv6_prefix(get(Names.IPV6_PREFIX) or "64"),
+            security_contact=_security_contact(get(Names.SECURITY_CONTACT)),
         )
 
 
@@ -192,25 +199,66 @@ def _instance_secret_key(instance: Path) -> str:
     return key
 
 
+#: ``scheme://user:password@`` in a URL, however malformed the rest of it is
+URL_PASSWORD = re.compile(r"(?P<start>://[^/?#@:]*:)[^/?#]*@")
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced, for error messages (they reach logs and terminals)."""
+    return URL_PASSWORD.sub(r"\g<start>***@", url)
+
+
+def _database_url(value: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(value)
+    except (ArgumentError, ValueError):
+        # not echoed: where the password is in a URL that does not parse cannot be told
+        raise ConfigurationError(
+            f"{Names.DATABASE_URL} is not a valid URL: give an SQLAlchemy URL, e.g. "
+            "postgresql+psycopg://user:password@host/widget or sqlite:////path/widget.db."
+        ) from None
+    return value
+
+
+def _security_contact(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.startswith(("mailto:", "https://")) or any(c.isspace() for c in value):
+        raise ConfigurationError(
+            f"{Names.SECURITY_CONTACT}={value!r}: give a mailto: or https:// URI, e.g. "
+            "mailto:security@example.org."
+        )
+    return value
+
+
 def parse_mail_url(value: str) -> MailURL:
     """``outbox://``, ``smtp://user:pass@host:587?starttls=1`` or ``smtps://host``."""
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+    except ValueError:
+        parts, hostname = urlsplit(""), None
     if parts.scheme == "outbox":
         return MailURL("outbox")
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+    if parts.scheme not in ("smtp", "smtps") or not hostname:
         raise ConfigurationError(
-            f"{Names.MAIL_URL}={value!r}: use outbox://, smtp://user:pass@host:587?starttls=1 "
-            "or smtps://user:pass@host:465."
+            f"{Names.MAIL_URL}={redact(value)!r}: use outbox://, "
+            "smtp://user:pass@host:587?starttls=1 or smtps://user:pass@host:465."
         )
     query = parse_qs(parts.query)
     try:
         port = parts.port or (465 if parts.scheme == "smtps" else 25)
         timeout = float(query.get("timeout", ["10"])[0])
-    except ValueError as error:
-        raise ConfigurationError(f"{Names.MAIL_URL}: {error}") from None
+    except ValueError:
+        raise ConfigurationError(
+            f"{Names.MAIL_URL}={redact(value)!r}: the port and ?timeout= must be numbers."
+        ) from None
     return MailURL(
         scheme=parts.scheme,
-        host=parts.hostname,
+        host=hostname,
         port=port,
         # user:pass in a URL are percent-encoded ("@" as %40); SMTP login wants them decoded
         username=unquote(parts.username) if parts.username else None,
@@ -227,9 +275,13 @@ def _mail_from(value: str) -> str:
 
 
 def _storage_url(value: str) -> str:
-    if urlsplit(value).scheme not in ("memory", "redis", "rediss", "redis+sentinel"):
+    try:
+        scheme = urlsplit(value).scheme
+    except ValueError:
+        scheme = ""
+    if scheme not in ("memory", "redis", "rediss", "redis+sentinel"):
         raise ConfigurationError(
-            f"{Names.RATELIMIT_STORAGE_URL}={value!r}: use memory:// or redis://host:6379/0."
+            f"{Names.RATELIMIT_STORAGE_URL}={redact(value)!r}: use memory:// or redis://host:6379/0."
         )
     return value
 

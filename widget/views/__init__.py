@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, Response, g, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, render_template, request, url_for
 
 from .. import LOCALES, widget_state
 from ..campaigns import find_campaign
@@ -33,13 +33,23 @@ def our_origin() -> str:
 MAX_CONTENT_LENGTH = 16 * 1024
 
 
+#: the one body the supporter's forms send; anything else (JSON, files) is not from our pages
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
 def protect(bp: Blueprint) -> None:
-    """The supporter-facing blueprints' common guard: a small body limit, and headers that keep
-    pages out of caches and out of frames (the widget page opens framing itself)."""
-    bp.before_request(_limit_body_size)
+    """The supporter-facing blueprints' common guard: a small body limit, only our forms' kind
+    of body, no NUL anywhere, headers that keep pages out of caches and out of frames (the
+    widget page opens framing itself), and the widget's own page when something fails."""
+    from . import failures
+
     bp.before_request(_style_nonce)
+    bp.before_request(_limit_body_size)
+    bp.before_request(_refuse_malformed)
     bp.after_request(_security_headers)
     bp.register_error_handler(LinkProblem, _link_problem_page)
+    bp.register_error_handler(MalformedRequest, _malformed_page)
+    failures.register(bp)
 
 
 class LinkProblem(Exception):
@@ -78,9 +88,43 @@ def _link_problem_page(error: LinkProblem) -> tuple[str, int]:
     )
 
 
+class MalformedRequest(Exception):
+    """A request no page of ours sends (JSON or a file for a form, a NUL byte): 400 or 415."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _malformed_page(error: MalformedRequest) -> tuple[str, int]:
+    return render_message("widget/problem.html", error.status, campaign=None, problem="malformed")
+
+
 def _limit_body_size() -> None:
-    """Set per request, so a host app that mounts the widget keeps its own limit elsewhere."""
+    """Set per request, so a host app that mounts the widget keeps its own limit elsewhere; a
+    body said to be bigger is refused here, before a limit or an error page would read it."""
     request.max_content_length = MAX_CONTENT_LENGTH
+    if (request.content_length or 0) > MAX_CONTENT_LENGTH:
+        abort(413)
+
+
+def _refuse_malformed() -> None:
+    """Refuse at the door what would otherwise reach the forms or the database half-understood:
+    Flask-WTF would take a JSON body (a bare number, a list) or a file as form data, and
+    PostgreSQL refuses NUL in text, so a NUL in a slug or a query would fail as a 500."""
+    if has_nul(request.path) or any(has_nul(k) or has_nul(v) for k, v in request.args.items(True)):
+        raise MalformedRequest(400)
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.mimetype != FORM_TYPE and (request.content_length or request.mimetype):
+        raise MalformedRequest(415)
+    # Parsed now, under the body limit above, so that no later reader meets a surprise.
+    if any(has_nul(k) or has_nul(v) for k, v in request.form.items(True)):
+        raise MalformedRequest(400)
+
+
+def has_nul(text: str) -> bool:
+    return "\x00" in text
 
 
 def _style_nonce() -> None:

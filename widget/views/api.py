@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 
 from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import InternalServerError
 
-from .. import counter
+from .. import counter, logs
 from ..campaigns import find_campaign
 from ..clock import utcnow
 from ..extensions import db
 from ..models import Campaign
+from . import failures
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -29,7 +35,7 @@ def iso(moment: object) -> str | None:
 
 
 def campaign_or_404(slug: str) -> Campaign:
-    campaign = find_campaign(db.session, slug)
+    campaign = find_campaign(db.session, slug, now=utcnow())
     if campaign is None:
         abort(404)
     return campaign
@@ -100,3 +106,19 @@ def count(slug: str) -> Response:
 @bp.errorhandler(404)
 def not_found(_error: Exception) -> tuple[dict[str, str], int]:
     return {"error": "not-found", "message": "No campaign with this name."}, 404
+
+
+@bp.errorhandler(DBAPIError)
+def database_failed(error: DBAPIError) -> tuple[dict[str, str], int, dict[str, str]]:
+    """JSON, like every answer here: 503 with Retry-After while the database cannot serve."""
+    if failures.is_unavailable(error):
+        log.error("database unavailable in %s: %s", request.endpoint, logs.describe(error))
+        retry = {"Retry-After": str(failures.RETRY_AFTER)}
+        return {"error": "unavailable", "message": "Please try again shortly."}, 503, retry
+    log.error("database error in %s: %s", request.endpoint, logs.describe(error))
+    return internal_error(error)
+
+
+@bp.errorhandler(InternalServerError)
+def internal_error(_error: Exception) -> tuple[dict[str, str], int, dict[str, str]]:
+    return {"error": "internal", "message": "Something went wrong."}, 500, {}

@@ -43,7 +43,7 @@ protect(bp)
 
 
 def campaign_or_404(slug: str) -> Campaign:
-    campaign = find_campaign(db.session, slug)
+    campaign = find_campaign(db.session, slug, now=utcnow())
     if campaign is None:
         abort(404)
     g.widget_locale = choose_locale(campaign)
@@ -72,6 +72,7 @@ def render_widget(
     source: str | None,
     status: int = 200,
     rate_limited: int | None = None,
+    failure: str | None = None,
 ) -> tuple[str, int]:
     allow_framing(campaign)
     return render_template(
@@ -84,6 +85,7 @@ def render_widget(
         query=widget_query(),
         theme=parse_theme(request.args.get("theme")),
         rate_limited=rate_limited,
+        failure=failure,
     ), status
 
 
@@ -222,10 +224,9 @@ def too_many(_error: Exception) -> Response:
     """Over a limit: the widget's own page, saying when to try again; what was typed is kept."""
     retry = limits.retry_after()
     minutes = max(1, -(-retry // 60))
-    campaign = find_campaign(db.session, (request.view_args or {}).get("slug", ""))
+    campaign = campaign_for_failure()
     if request.endpoint == "widget.sign" and campaign is not None:
-        g.widget_locale = choose_locale(campaign)
-        form = make_sign_form(campaign, widget_state().form_tokens, g.widget_locale)
+        form = sign_form(campaign)
         body, status = render_widget(campaign, form, posted_source(), 429, rate_limited=minutes)
     else:
         body, status = render_message(
@@ -234,6 +235,19 @@ def too_many(_error: Exception) -> Response:
     response = make_response(body, status)
     response.headers["Retry-After"] = str(retry)
     return response
+
+
+def campaign_for_failure() -> Campaign | None:
+    """The campaign of a request that failed or was refused, in the widget's language."""
+    campaign = find_campaign(db.session, (request.view_args or {}).get("slug", ""), now=utcnow())
+    if campaign is not None:
+        g.widget_locale = choose_locale(campaign)
+    return campaign
+
+
+def sign_form(campaign: Campaign) -> object:
+    """The sign form holding what the supporter sent, to show it again."""
+    return make_sign_form(campaign, widget_state().form_tokens, g.widget_locale)
 
 
 @bp.errorhandler(413)
