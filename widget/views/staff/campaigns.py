@@ -7,7 +7,7 @@ import tomllib
 from datetime import UTC
 from typing import Any
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import DateTimeLocalField, IntegerField, StringField, TextAreaField
@@ -99,7 +99,13 @@ def edit(campaign: Campaign | None) -> Any:
     if form.validate_on_submit():
         try:
             data = uploaded(form) or submitted(form, campaign)
-            saved, _created = save_campaign(db.session, data, utcnow())
+            saved, _created = save_campaign(
+                db.session,
+                data,
+                utcnow(),
+                actor=g.staff.email,
+                only=campaign.slug if campaign else "new",
+            )
         except CampaignFileError as error:
             db.session.rollback()
             errors[error.field.split("[")[0].split(".")[0]] = str(error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import BooleanField, StringField, TextAreaField
@@ -58,22 +58,23 @@ def partner(slug: str | None = None) -> Any:
         if existing and request.method == "GET"
         else None
     )
-    error = None
+    error: PartnerError | None = None
     if form.validate_on_submit():
         try:
-            saved, _created = save_partner(
+            save_partner(
                 db.session,
                 existing.slug if existing else (form.slug.data or "").strip(),
                 form.name.data or "",
                 (form.origins.data or "").split(),
                 utcnow(),
+                actor=g.staff.email,
+                active=bool(form.active.data),
+                only_new=existing is None,
             )
         except PartnerError as problem:
             db.session.rollback()
-            error = str(problem)
+            error = problem
         else:
-            saved.active = bool(form.active.data)
-            db.session.commit()
             return redirect(url_for("staff.partners"))
     status = 400 if error else 200
     return render_template("staff/partner.html", form=form, partner=existing, error=error), status
