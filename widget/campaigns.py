@@ -132,6 +132,10 @@ def save_campaign(
 
 
 def find_campaign(session: Session, slug: str) -> Campaign | None:
+    """The campaign with ``slug``; None for anything that cannot be a slug (PostgreSQL raises
+    on a NUL byte in a query, so such a value never reaches it)."""
+    if not SLUG.fullmatch(slug):
+        return None
     return session.scalar(select(Campaign).where(Campaign.slug == slug))
 
 

@@ -23,6 +23,9 @@ from flask import (
     url_for,
 )
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import HTTPException
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
@@ -35,12 +38,29 @@ bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder=str(paths
 View = TypeVar("View", bound=Callable[..., Any])
 
 
-class LoginForm(FlaskForm):
+class StaffForm(FlaskForm):
+    """The staff forms' base. Flask-WTF hands a multipart POST's files to any field of the
+    name; only file fields take one, so no text rule ever meets a file."""
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        files = [
+            field
+            for field in self
+            if not isinstance(field, FileField)
+            and any(isinstance(value, FileStorage) for value in field.raw_data or ())
+        ]
+        for field in files:
+            field.data, field.raw_data = None, []
+            field.errors = ["Give text here, not a file."]
+        return not files and super().validate(extra_validators)
+
+
+class LoginForm(StaffForm):
     email = EmailField("Email", validators=[DataRequired()])
     password = PasswordField("Password", validators=[DataRequired()])
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(StaffForm):
     """A form that is only a button (sign out, close a campaign): still CSRF-protected."""
 
 
@@ -104,7 +124,7 @@ def login() -> Any:
             return redirect(safe_next(request.args.get("next")))
         limits.login_failed(form.email.data)
         error = "That email address and password do not match an account."
-    status = 401 if error else 200
+    status = 401 if error else 400 if form.errors else 200
     return render_template("staff/login.html", form=form, error=error), status
 
 
@@ -123,6 +143,20 @@ def logout() -> Response:
         end_session(db.session, session["staff_token"])
         session.clear()
     return redirect(url_for("staff.login"))  # type: ignore[return-value]
+
+
+@bp.errorhandler(HTTPException)
+def client_error(error: HTTPException) -> HTTPException | tuple[str, int]:
+    """A malformed request (bad form data, an unknown campaign, a body too large) gets a
+    staff page with its 4xx status; anything else goes on to the app's handlers."""
+    code = error.code or 500
+    if not 400 <= code < 500:
+        return error
+    return render_template(
+        "staff/message.html",
+        title=error.name,
+        message="That request could not be used. Go back and try again from the staff pages.",
+    ), code
 
 
 @bp.errorhandler(403)

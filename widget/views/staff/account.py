@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, render_template
-from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo
 
 from ... import limits
 from ...extensions import db
 from ...staff import MIN_PASSWORD_LENGTH, StaffError, change_password
-from . import bp, sign_in_browser
+from . import StaffForm, bp, sign_in_browser
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(StaffForm):
     current = PasswordField("Current password", validators=[DataRequired()])
     new = PasswordField(
         f"New password (at least {MIN_PASSWORD_LENGTH} characters)", validators=[DataRequired()]

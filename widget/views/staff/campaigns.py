@@ -8,7 +8,6 @@ from datetime import UTC
 from typing import Any
 
 from flask import abort, g, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import DateTimeLocalField, IntegerField, StringField, TextAreaField
 from wtforms.validators import Optional
@@ -18,10 +17,10 @@ from ...clock import utcnow
 from ...extensions import db
 from ...models import Campaign, Partner
 from ...reports import REPORT_LABELS, bar_chart, campaign_numbers, daily_confirmations
-from . import ButtonForm, admin_required, bp
+from . import ButtonForm, StaffForm, admin_required, bp
 
 
-class CampaignForm(FlaskForm):
+class CampaignForm(StaffForm):
     """The editor; the rules live in ``widget.campaigns.parse_campaign`` (one place)."""
 
     slug = StringField("Short name in URLs (cannot change later)")
