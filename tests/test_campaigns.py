@@ -138,7 +138,7 @@ def test_texts_in_other_languages_fall_back_to_the_first() -> None:
         ({"en": {"title": "x"}}, "translations.en"),
         ({"ur": {"slug": "x"}}, "translations.ur.slug"),
         ({"ur": "not a table"}, "translations.ur"),
-        ({"ur": {"title": 5}}, "title"),
+        ({"ur": {"title": 5}}, "translations.ur.title"),
         ("nope", "translations"),
     ],
 )
@@ -355,3 +355,115 @@ def test_a_campaign_is_open_from_opens_at_until_closes_at(
     campaign = Campaign(opens_at=opens_at, closes_at=closes_at)
 
     assert campaign.is_open(NOW) is is_open
+
+
+# One-line fields, addresses and lengths that fit the columns
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"title": "Release them\nnow"}, "title", "must be one line: remove the line break"),
+        ({"title": "Release them\rnow"}, "title", "must be one line: remove the line break"),
+        ({"title": "Release\u2028them"}, "title", "must be one line: remove the line break"),
+        ({"reference": "UA\x001"}, "reference", "holds a control character (U+0000); remove it"),
+        ({"reference": "UA\x1b[31m"}, "reference", "holds a control character (U+001B)"),
+        ({"title": "a\tb"}, "title", "holds a control character (U+0009); remove it"),
+        ({"summary": "Three\x00activists"}, "summary", "holds a control character (U+0000)"),
+        (
+            {"languages": ["en", "ur"], "translations": {"ur": {"title": "a\nb"}}},
+            "translations.ur.title",
+            "must be one line",
+        ),
+        ({"targets": [{"name": "Minister\nBcc: x"}]}, "targets[1].name", "must be one line"),
+        ({"targets": [{"name": "M", "title": "a\rb"}]}, "targets[1].title", "must be one line"),
+        (
+            {"targets": [{"name": "M", "salutation": "Dear\n"}, {"name": "N", "phone": "1\n2"}]},
+            "targets[2].phone",
+            "must be one line",
+        ),
+        ({"targets": [{"name": "M", "address": "a\x07b"}]}, "targets[1].address", "(U+0007)"),
+    ],
+)
+def test_control_characters_and_line_breaks_are_refused_naming_the_field(
+    changes: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(CampaignFileError) as refused:
+        parse_campaign(campaign_data(**changes))
+    assert refused.value.field == field
+    assert message in str(refused.value)
+
+
+def test_multi_line_texts_keep_their_line_breaks() -> None:
+    target = {"name": "Minister", "address": "Ministry\nStreet 1\nCapital"}
+    fields = parse_campaign(campaign_data(summary="One.\n\nTwo.\tThree.", targets=[target]))
+    assert fields["summary"] == "One.\n\nTwo.\tThree."
+    assert fields["targets"][0]["address"] == "Ministry\nStreet 1\nCapital"
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "minister@example.org?cc=someone@example.net",
+        "?cc=someone@example.net",
+        "minister@example.org&bcc=x@example.net",
+        "minister%40example.org@example.net",
+        "min#ister@example.org",
+        "Minister <minister@example.org>",
+        '"minister"@example.org',
+        "minister@",
+        "minister@example..org",
+        "minister@exa mple.org",
+    ],
+)
+def test_a_target_email_must_be_a_plain_address(email: str) -> None:
+    with pytest.raises(CampaignFileError) as refused:
+        parse_campaign(campaign_data(targets=[{"name": "Minister", "email": email}]))
+    assert refused.value.field == "targets[1].email"
+    assert str(refused.value) == (
+        f"targets[1].email: {email!r} is not an email address "
+        "(give a plain address, e.g. info@example.org)"
+    )
+
+
+def test_a_target_email_is_kept_normalised() -> None:
+    target = {"name": "Minister", "email": "Minister@EXAMPLE.org"}
+    assert parse_campaign(campaign_data(targets=[target]))["targets"][0]["email"] == (
+        "Minister@example.org"
+    )
+
+
+def test_a_goal_beyond_the_databases_integer_is_refused() -> None:
+    assert parse_campaign(campaign_data(goal=2**31 - 1))["goal"] == 2**31 - 1
+    with pytest.raises(CampaignFileError, match="goal: must be at most 2,147,483,647"):
+        parse_campaign(campaign_data(goal=2**31))
+
+
+def test_a_code_with_a_trailing_line_break_is_refused(app: Flask, session: Session) -> None:
+    from widget.clock import utcnow
+    from widget.partners import PartnerError, save_partner
+
+    assert field_of_error(campaign_data(languages=["en\n"])) == "languages"
+    with pytest.raises(PartnerError) as refused:
+        save_partner(session, "courier\n", "The Courier", [], utcnow(), actor="test")
+    assert refused.value.field == "slug"
+
+
+def test_the_longest_accepted_values_fit_the_columns(
+    app: Flask, session: Session, tmp_path: Path
+) -> None:
+    """On PostgreSQL a VARCHAR raises on a longer value: what is accepted must fit."""
+    from widget.campaigns import save_campaign
+    from widget.clock import utcnow
+    from widget.partners import save_partner
+
+    longest = campaign_data(slug="s" * 64, reference="R" * 40, title="T" * 200)
+    campaign, created = save_campaign(session, longest, utcnow(), actor="test")
+    assert created
+    partner, _ = save_partner(session, "p" * 64, "N" * 200, [], utcnow(), actor="test")
+    session.expire_all()
+    assert (len(campaign.slug), len(campaign.reference), len(campaign.title)) == (64, 40, 200)
+    assert (len(partner.slug), len(partner.name)) == (64, 200)
+    for changes in ({"slug": "s" * 65}, {"reference": "R" * 41}, {"title": "T" * 201}):
+        with pytest.raises(CampaignFileError):
+            save_campaign(session, campaign_data(**changes), utcnow(), actor="test")

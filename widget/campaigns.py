@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import Campaign
+from .models import Audit, Campaign
+from .origins import OriginError, check_origin
 
 #: the actions a campaign may offer, in the order the widget lists them
 ACTIONS = ("letter", "email", "call", "fax", "social")
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?$")
-ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
+#: matched whole (``fullmatch``): ``$`` would let a trailing line break through
+SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?")
 TARGET_FIELDS = ("name", "title", "address", "email", "phone", "fax", "social", "salutation")
+#: the target's fields that may span lines; the others end up in headers, links and one line
+MULTILINE_TARGET_FIELDS = ("address",)
+#: texts that may span lines; every other text is one line (titles go into mail subjects)
+MULTILINE = ("summary", "ask", "additional_info", "sample_letter", "deadline_note")
+#: the largest goal the database's INTEGER column holds
+MAX_GOAL = 2**31 - 1
+#: characters that would add headers or change the target of a ``mailto:`` link
+MAILTO_SYNTAX = set("?&#%")
 
 REQUIRED_TEXT = {"slug": 64, "reference": 40, "title": 200, "summary": 5000, "ask": 5000}
 OPTIONAL_TEXT = {"additional_info": 20000, "sample_letter": 20000, "deadline_note": 1000}
@@ -46,20 +57,17 @@ def parse_campaign(data: dict[str, Any]) -> dict[str, Any]:
         fields[key] = _text(data, key, limit, required=True)
     for key, limit in OPTIONAL_TEXT.items():
         fields[key] = _text(data, key, limit, required=False)
-    if not SLUG.match(fields["slug"]):
+    if not SLUG.fullmatch(fields["slug"]):
         raise CampaignFileError("slug", "use lowercase letters, digits and inner hyphens")
     fields["targets"] = _targets(data.get("targets"))
-    fields["languages"] = _list(data, "languages", LANGUAGE.match, "a code such as en or ur")
+    fields["languages"] = _list(data, "languages", LANGUAGE.fullmatch, "a code such as en or ur")
     fields["actions"] = _list(data, "actions", lambda a: a in ACTIONS, " or ".join(ACTIONS))
-    fields["allowed_origins"] = _list(
-        {"allowed_origins": data.get("allowed_origins", ["*"])},
-        "allowed_origins",
-        lambda o: o == "*" or ORIGIN.match(o),
-        '"*" or an origin such as https://example.org (no path)',
-    )
+    fields["allowed_origins"] = allowed_origins(data.get("allowed_origins", ["*"]))
     goal = data.get("goal")
     if goal is not None and (not isinstance(goal, int) or isinstance(goal, bool) or goal < 1):
         raise CampaignFileError("goal", "must be a whole number above 0")
+    if goal is not None and goal > MAX_GOAL:
+        raise CampaignFileError("goal", f"must be at most {MAX_GOAL:,}")
     fields["goal"] = goal
     fields["translations"] = _translations(data.get("translations", {}), fields["languages"])
     fields["opens_at"] = _time(data, "opens_at")
@@ -69,7 +77,9 @@ def parse_campaign(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def load_campaign_file(session: Session, path: Path, now: datetime) -> tuple[Campaign, bool]:
+def load_campaign_file(
+    session: Session, path: Path, now: datetime, *, actor: str | None = None
+) -> tuple[Campaign, bool]:
     """Create or update the campaign described by ``path``; returns it and whether it is new.
 
     The whole file is validated before the database is touched, so a bad file changes nothing.
@@ -80,13 +90,33 @@ def load_campaign_file(session: Session, path: Path, now: datetime) -> tuple[Cam
         raise CampaignFileError("file", f"not valid TOML ({error})") from None
     except (OSError, UnicodeDecodeError) as error:
         raise CampaignFileError("file", f"cannot be read ({error})") from None
-    return save_campaign(session, data, now)
+    return save_campaign(session, data, now, actor=actor)
 
 
-def save_campaign(session: Session, data: dict[str, Any], now: datetime) -> tuple[Campaign, bool]:
-    """Validate ``data`` whole, then create or update the campaign with its slug."""
+def save_campaign(
+    session: Session,
+    data: dict[str, Any],
+    now: datetime,
+    *,
+    actor: str | None,
+    only: str | None = None,
+) -> tuple[Campaign, bool]:
+    """Validate ``data`` whole, then create or update the campaign with its slug (audited).
+
+    ``only="new"`` refuses a slug that exists (the staff's "New campaign": never overwrite
+    another campaign); ``only=<slug>`` accepts only that campaign (its edit page). Without
+    ``only`` it is create-or-update, the contract of ``campaign load``. ``actor`` (a staff
+    email or ``cli:<user>``) goes into the audit log; None only seeds a database (tests).
+    """
     fields = parse_campaign(data)
-    campaign = session.scalar(select(Campaign).where(Campaign.slug == fields["slug"]))
+    slug = fields["slug"]
+    campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
+    if only == "new" and campaign is not None:
+        raise CampaignFileError(
+            "slug", f"a campaign {slug!r} exists already; change it from its own edit page"
+        )
+    if only not in (None, "new") and slug != only:
+        raise CampaignFileError("slug", f"this file is for {slug!r}, not {only!r}")
     created = campaign is None
     if campaign is None:
         campaign = Campaign(created_at=now)
@@ -94,6 +124,9 @@ def save_campaign(session: Session, data: dict[str, Any], now: datetime) -> tupl
     for key, value in fields.items():
         setattr(campaign, key, value)
     campaign.updated_at = now
+    if actor is not None:
+        action = "campaign.create" if created else "campaign.update"
+        session.add(Audit(at=now, actor=actor, action=action, details={"campaign": slug}))
     session.commit()
     return campaign, created
 
@@ -109,20 +142,55 @@ def find_campaign(session: Session, slug: str, *, now: datetime | None = None) -
     return campaign
 
 
-def _text(data: dict[str, Any], key: str, limit: int, *, required: bool) -> str:
+def _text(
+    data: dict[str, Any], key: str, limit: int, *, required: bool, where: str | None = None
+) -> str:
+    where = where or key
     value = data.get(key)
     if value is None:
         if required:
-            raise CampaignFileError(key, "is required")
+            raise CampaignFileError(where, "is required")
         return ""
     if not isinstance(value, str):
-        raise CampaignFileError(key, "must be text")
+        raise CampaignFileError(where, "must be text")
     value = value.strip()
     if required and not value:
-        raise CampaignFileError(key, "must not be empty")
+        raise CampaignFileError(where, "must not be empty")
     if len(value) > limit:
-        raise CampaignFileError(key, f"is longer than {limit} characters")
+        raise CampaignFileError(where, f"is longer than {limit} characters")
+    check_characters(where, value, multiline=key in MULTILINE)
     return value
+
+
+def check_characters(field: str, value: str, *, multiline: bool) -> None:
+    """Refuse control characters (NUL, ESC...) anywhere and line breaks in one-line fields: a
+    title goes into every mail's Subject header, where a line break stops the sender."""
+    for char in value:
+        category = unicodedata.category(char)
+        if multiline and char in "\n\r\t":
+            continue
+        if char in "\n\r\x85\u2028\u2029" or category in ("Zl", "Zp"):
+            raise CampaignFileError(field, "must be one line: remove the line break")
+        if category == "Cc":
+            raise CampaignFileError(
+                field, f"holds a control character (U+{ord(char):04X}); remove it"
+            )
+
+
+def allowed_origins(value: Any) -> list[str]:
+    """``["*"]`` (any site may embed), or the sites that may, each ``scheme://host[:port]``."""
+    values = _list({"allowed_origins": value}, "allowed_origins", lambda _o: True, "")
+    if values == ["*"]:
+        return values
+    try:
+        origins = [check_origin(origin) for origin in values]
+    except OriginError as error:
+        raise CampaignFileError(
+            "allowed_origins", f'{error} (or "*" alone, for any site)'
+        ) from None
+    if len(set(origins)) != len(origins):
+        raise CampaignFileError("allowed_origins", "lists a value twice")
+    return origins
 
 
 def _list(data: dict[str, Any], key: str, valid: Any, expected: str) -> list[str]:
@@ -152,7 +220,10 @@ def _translations(tables: Any, languages: list[str]) -> dict[str, dict[str, str]
             if key not in TRANSLATABLE:
                 raise CampaignFileError(f"{where}.{key}", f"only {', '.join(TRANSLATABLE)}")
         limits = {**REQUIRED_TEXT, **OPTIONAL_TEXT}
-        texts = {key: _text(table, key, limits[key], required=False) for key in table}
+        texts = {
+            key: _text(table, key, limits[key], required=False, where=f"{where}.{key}")
+            for key in table
+        }
         parsed[language] = {key: text for key, text in texts.items() if text}
     return parsed
 
@@ -170,13 +241,28 @@ def _targets(targets: Any) -> list[dict[str, str]]:
                 raise CampaignFileError(f"{where}.{key}", "unknown field")
             if not isinstance(value, str) or len(value) > 1000:
                 raise CampaignFileError(f"{where}.{key}", "must be text up to 1000 characters")
+            check_characters(
+                f"{where}.{key}", value.strip(), multiline=key in MULTILINE_TARGET_FIELDS
+            )
         if not target.get("name", "").strip():
             raise CampaignFileError(f"{where}.name", "is required")
-        email = target.get("email")
-        if email and ("@" not in email or any(c in email for c in " \r\n<>")):
-            raise CampaignFileError(f"{where}.email", f"{email!r} is not an email address")
-        parsed.append({key: value.strip() for key, value in target.items() if value.strip()})
+        fields = {key: value.strip() for key, value in target.items() if value.strip()}
+        if "email" in fields:
+            fields["email"] = target_email(f"{where}.email", fields["email"])
+        parsed.append(fields)
     return parsed
+
+
+def target_email(field: str, address: str) -> str:
+    """A plain address for the widget's ``mailto:`` link: no display name, no ``?cc=``."""
+    problem = f"{address!r} is not an email address (give a plain address, e.g. info@example.org)"
+    if MAILTO_SYNTAX & set(address):
+        raise CampaignFileError(field, problem)
+    try:
+        checked = validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        raise CampaignFileError(field, problem) from None
+    return checked.normalized
 
 
 def _time(data: dict[str, Any], key: str) -> datetime | None:

@@ -69,7 +69,9 @@ def campaign_load(files: tuple[Path, ...]) -> None:
     for file in files:
         with db.sessionmaker()() as session:
             try:
-                campaign, created = load_campaign_file(session, file, utcnow())
+                campaign, created = load_campaign_file(
+                    session, file, utcnow(), actor=f"cli:{getpass.getuser()}"
+                )
             except CampaignFileError as error:
                 raise click.ClickException(f"{file}: {error}") from None
         verb = "Created" if created else "Updated"
@@ -89,7 +91,9 @@ def partner_add(slug: str, name: str, origins: tuple[str, ...]) -> None:
     """Register partner SLUG (the data-partner value), or update its name and origins."""
     with db.sessionmaker()() as session:
         try:
-            partner, created = save_partner(session, slug, name, list(origins), utcnow())
+            partner, created = save_partner(
+                session, slug, name, list(origins), utcnow(), actor=f"cli:{getpass.getuser()}"
+            )
         except PartnerError as error:
             raise click.ClickException(str(error)) from None
         verb = "Added" if created else "Updated"

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from flask import Flask, request
 from flask_limiter import Limiter
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 
 from . import widget_state
 from .networks import client_network
@@ -127,10 +128,58 @@ def login_limit() -> str:
 limit_login = limiter.limit(login_limit, key_func=client_ip, methods=["POST"])
 
 
-def may_try_login(email: str) -> bool:
-    """Spend one login attempt of the account (``WIDGET_RATELIMIT_LOGIN``), if any is left, so
-    guessing one staff password from many addresses is throttled too."""
-    return _spend("login", email.strip().lower(), widget_state().settings.ratelimit_login)
+def login_wait(email: str) -> int:
+    """Seconds before this client may try this account's password again; 0: it may now.
+
+    Only failures count (``login_failed``), per account *and* client, so strangers cannot lock
+    the real admin out. Past the account's ceiling over all clients
+    (``WIDGET_RATELIMIT_LOGIN_ACCOUNT``) a client that has failed already waits out its window:
+    a distributed guesser gets one guess per address, and a client that has not failed (the
+    admin, from their own address) is still let in with the right password.
+    """
+    settings = widget_state().settings
+    account, client = _login_keys(email)
+    try:
+        strategy = limiter.limiter
+        own = parse_many(settings.ratelimit_login)
+        waits = [_wait(strategy, item, "login-client", client) for item in own]
+        if not any(waits):
+            ceiling = parse_many(settings.ratelimit_login_account)
+            if any(_wait(strategy, item, "login-account", account) for item in ceiling):
+                waits = [_wait(strategy, item, "login-client", client, failed=1) for item in own]
+        return max(waits)
+    except Exception:
+        log.exception("rate limit storage unreachable: sign-in not limited per account")
+    return 0
+
+
+def login_failed(email: str) -> None:
+    """Count a wrong password against the account, from this client and from all clients."""
+    settings = widget_state().settings
+    account, client = _login_keys(email)
+    try:
+        strategy = limiter.limiter
+        for item in parse_many(settings.ratelimit_login):
+            strategy.hit(item, "login-client", client)
+        for item in parse_many(settings.ratelimit_login_account):
+            strategy.hit(item, "login-account", account)
+    except Exception:
+        log.exception("rate limit storage unreachable: a failed sign-in was not counted")
+
+
+def _login_keys(email: str) -> tuple[str, str]:
+    account = email.strip().lower()
+    return account, f"{account}/{client_ip()}"
+
+
+def _wait(strategy: Any, item: RateLimitItem, scope: str, key: str, failed: int = 0) -> int:
+    """Seconds until ``key`` may try again under ``item``: when its window is full, or (with
+    ``failed``) when it holds that many failures already."""
+    stats = strategy.get_window_stats(item, scope, key)
+    used = item.amount - stats.remaining
+    if used < (failed or item.amount):
+        return 0
+    return max(1, int(stats.reset_time - time.time()))
 
 
 def may_mail(address_key: str) -> bool:

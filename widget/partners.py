@@ -9,38 +9,69 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .campaigns import ORIGIN, SLUG
-from .models import Campaign, Partner
+from .campaigns import SLUG, CampaignFileError, check_characters
+from .models import Audit, Campaign, Partner
+from .origins import OriginError, check_origin, is_origin
 
 MAX_SOURCE_URL = 500
 CONTROL = re.compile(r"[\x00-\x20\x7f]")
+#: the ``partner.name`` column's length
+MAX_NAME = 200
 
 
 class PartnerError(ValueError):
-    """A partner's slug, name or origin is not acceptable."""
+    """A partner's slug, name or origin is not acceptable; ``field`` names which."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def save_partner(
-    session: Session, slug: str, name: str, origins: list[str], now: datetime
+    session: Session,
+    slug: str,
+    name: str,
+    origins: list[str],
+    now: datetime,
+    *,
+    actor: str,
+    active: bool | None = None,
+    only_new: bool = False,
 ) -> tuple[Partner, bool]:
-    """Create the partner, or update its name and origins; returns it and whether it is new."""
-    if not SLUG.match(slug):
-        raise PartnerError(f"slug {slug!r}: use lowercase letters, digits and inner hyphens")
+    """Create the partner, or update its name, origins (and ``active``); audited as ``actor``.
+
+    ``only_new`` refuses a slug that exists (the staff's "Add a partner" never overwrites one);
+    ``partner add`` is create-or-update, its documented contract.
+    """
+    if len(slug) > 64 or not SLUG.fullmatch(slug):
+        raise PartnerError(
+            "slug", f"slug {slug[:70]!r}: use lowercase letters, digits and inner hyphens"
+        )
     name = name.strip()
-    if not 1 <= len(name) <= 200:
-        raise PartnerError("name: give 1 to 200 characters")
-    for origin in origins:
-        if not ORIGIN.match(origin):
-            raise PartnerError(
-                f"origin {origin!r}: give scheme and host only, e.g. https://news.example.org"
-            )
+    if not 1 <= len(name) <= MAX_NAME:
+        raise PartnerError("name", f"name: give 1 to {MAX_NAME} characters")
+    try:
+        check_characters("name", name, multiline=False)
+        checked = sorted({check_origin(origin) for origin in origins})
+    except CampaignFileError as error:
+        raise PartnerError("name", str(error)) from None
+    except OriginError as error:
+        raise PartnerError("origins", f"origin {error}") from None
     partner = session.scalar(select(Partner).where(Partner.slug == slug))
+    if partner is not None and only_new:
+        raise PartnerError(
+            "slug", f"a partner {slug!r} exists already; change it from its own page"
+        )
     created = partner is None
     if partner is None:
         partner = Partner(slug=slug, created_at=now, active=True)
         session.add(partner)
     partner.name = name
-    partner.origins = sorted(set(origins))
+    partner.origins = checked
+    if active is not None:
+        partner.active = active
+    action = "partner.create" if created else "partner.update"
+    session.add(Audit(at=now, actor=actor, action=action, details={"partner": slug}))
     session.commit()
     return partner, created
 
@@ -61,7 +92,9 @@ def frame_ancestors(session: Session, campaign: Campaign) -> list[str]:
     allowed = set(campaign.allowed_origins)
     for origins in partner_origins:
         allowed.update(origins)
-    return sorted(allowed)
+    # Checked again on the way out: a row written before origins were checked this strictly
+    # must not put CSP syntax (a ";" starts a new directive) into the header.
+    return sorted(origin for origin in allowed if is_origin(origin))
 
 
 def source_url(url: str | None, our_origin: str) -> str | None:

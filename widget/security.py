@@ -73,3 +73,26 @@ def is_same_origin(headers: Mapping[str, str], our_origin: str) -> bool:
     if origin is not None:
         return origin == our_origin
     return True
+
+
+def is_own_navigation(headers: Mapping[str, str], our_origin: str) -> bool:
+    """Whether a GET that hands out personal data (the signatures CSV) came from our own page
+    or the address bar, not from a link or script on another site riding on the staff cookie
+    (``SameSite=Lax`` sends it on cross-site links).
+
+    ``Sec-Fetch-Site`` must be ``same-origin`` or ``none`` (typed, bookmarked). Browsers without
+    Fetch Metadata are judged by ``Origin`` and ``Referer``: either, if present, must be ours.
+    """
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    for header in ("Origin", "Referer"):
+        value = headers.get(header)
+        if value is None:
+            continue
+        try:
+            if origin_of(value) != our_origin:
+                return False
+        except ValueError:  # unparsable, e.g. "http://[::1"
+            return False
+    return True

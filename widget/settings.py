@@ -36,6 +36,7 @@ class Names:
     RATELIMIT_LINKS = "WIDGET_RATELIMIT_LINKS"
     RATELIMIT_MAIL = "WIDGET_RATELIMIT_MAIL"
     RATELIMIT_LOGIN = "WIDGET_RATELIMIT_LOGIN"
+    RATELIMIT_LOGIN_ACCOUNT = "WIDGET_RATELIMIT_LOGIN_ACCOUNT"
     BLOCKED_EMAIL_DOMAINS = "WIDGET_BLOCKED_EMAIL_DOMAINS"
     MIN_FILL_SECONDS = "WIDGET_MIN_FILL_SECONDS"
     RETENTION_PENDING_DAYS = "WIDGET_RETENTION_PENDING_DAYS"
@@ -89,8 +90,10 @@ class Settings:
     ratelimit_links: str = "30 per minute;300 per hour"
     #: mails to one address (confirm links again, "already signed" notes), all campaigns
     ratelimit_mail: str = "3 per hour;6 per day"
-    #: staff login attempts, per client IP and per account
+    #: staff sign-in: attempts per client IP, and failed attempts per account and client
     ratelimit_login: str = "5 per minute;30 per hour"
+    #: failed sign-ins per account from all clients; past it, a client gets one failure a window
+    ratelimit_login_account: str = "100 per hour;1000 per day"
     #: refused email domains, beyond the shipped list of disposable-mail services
     blocked_email_domains: frozenset[str] = frozenset()
     #: a form sent faster than this after it was shown is taken for a bot
@@ -154,6 +157,10 @@ class Settings:
             ),
             ratelimit_login=_rate_limit(
                 Names.RATELIMIT_LOGIN, get(Names.RATELIMIT_LOGIN) or cls.ratelimit_login
+            ),
+            ratelimit_login_account=_rate_limit(
+                Names.RATELIMIT_LOGIN_ACCOUNT,
+                get(Names.RATELIMIT_LOGIN_ACCOUNT) or cls.ratelimit_login_account,
             ),
             blocked_email_domains=_domains(get(Names.BLOCKED_EMAIL_DOMAINS)),
             min_fill_seconds=_seconds(

@@ -23,38 +23,65 @@ from flask import (
     url_for,
 )
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import HTTPException
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from ... import limits, paths
-from ...clock import utcnow
+from ... import clock, limits, paths
 from ...extensions import db
-from ...models import Staff
 from ...staff import authenticate
+from ...staff_sessions import end_session, resume_session, start_session
 
 bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder=str(paths.TEMPLATES))
 View = TypeVar("View", bound=Callable[..., Any])
 
 
-class LoginForm(FlaskForm):
+class StaffForm(FlaskForm):
+    """The staff forms' base. Flask-WTF hands a multipart POST's files to any field of the
+    name; only file fields take one, so no text rule ever meets a file."""
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        files = [
+            field
+            for field in self
+            if not isinstance(field, FileField)
+            and any(isinstance(value, FileStorage) for value in field.raw_data or ())
+        ]
+        for field in files:
+            field.data, field.raw_data = None, []
+            field.errors = ["Give text here, not a file."]
+        return not files and super().validate(extra_validators)
+
+
+class LoginForm(StaffForm):
     email = EmailField("Email", validators=[DataRequired()])
     password = PasswordField("Password", validators=[DataRequired()])
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(StaffForm):
     """A form that is only a button (sign out, close a campaign): still CSRF-protected."""
 
 
 @bp.before_request
 def load_staff() -> Response | None:
-    staff_id = session.get("staff_id")
-    g.staff = db.session.get(Staff, staff_id) if staff_id else None
-    if g.staff is not None and not g.staff.active:
+    """Every staff request finds its session row (``widget.staff_sessions``): a cookie whose
+    session was ended or is over 8 hours old signs nobody in."""
+    token = session.get("staff_token")
+    g.staff = resume_session(db.session, token, clock.utcnow()) if token else None
+    if g.staff is None and token:
         session.clear()
-        g.staff = None
     if g.staff is None and request.endpoint != "staff.login":
         return redirect(url_for("staff.login", next=request.full_path))  # type: ignore[return-value]
     return None
+
+
+def sign_in_browser(staff: Any) -> None:
+    """A new session row, and its token in a fresh cookie."""
+    session.clear()
+    session.permanent = True
+    session["staff_token"] = start_session(db.session, staff, clock.utcnow())
 
 
 @bp.after_request
@@ -88,22 +115,24 @@ def login() -> Any:
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        if not limits.may_try_login(form.email.data):
-            abort(429)
-        staff = authenticate(db.session, form.email.data, form.password.data, utcnow())
+        wait = limits.login_wait(form.email.data)
+        if wait:
+            abort(429, retry_after=wait)
+        staff = authenticate(db.session, form.email.data, form.password.data, clock.utcnow())
         if staff is not None:
-            session.clear()
-            session.permanent = True
-            session["staff_id"] = staff.id
+            sign_in_browser(staff)
             return redirect(safe_next(request.args.get("next")))
+        limits.login_failed(form.email.data)
         error = "That email address and password do not match an account."
-    status = 401 if error else 200
+    status = 401 if error else 400 if form.errors else 200
     return render_template("staff/login.html", form=form, error=error), status
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path inside the staff area: never an open redirect to another site."""
-    if target and target.startswith(url_for("staff.dashboard")) and "//" not in target:
+    """Only a path inside the staff area: never an open redirect to another site, and only
+    printable ASCII (a line break would split the Location header)."""
+    printable = target and all("!" <= char <= "~" and char != "\\" for char in target)
+    if printable and target.startswith(url_for("staff.dashboard")) and "//" not in target:
         return target
     return url_for("staff.dashboard")
 
@@ -111,8 +140,23 @@ def safe_next(target: str | None) -> str:
 @bp.post("/logout")
 def logout() -> Response:
     if ButtonForm().validate_on_submit():
+        end_session(db.session, session["staff_token"])
         session.clear()
     return redirect(url_for("staff.login"))  # type: ignore[return-value]
+
+
+@bp.errorhandler(HTTPException)
+def client_error(error: HTTPException) -> HTTPException | tuple[str, int]:
+    """A malformed request (bad form data, an unknown campaign, a body too large) gets a
+    staff page with its 4xx status; anything else goes on to the app's handlers."""
+    code = error.code or 500
+    if not 400 <= code < 500:
+        return error
+    return render_template(
+        "staff/message.html",
+        title=error.name,
+        message="That request could not be used. Go back and try again from the staff pages.",
+    ), code
 
 
 @bp.errorhandler(403)
@@ -125,16 +169,18 @@ def forbidden(_error: Exception) -> tuple[str, int]:
 
 
 @bp.errorhandler(429)
-def too_many(_error: Exception) -> Response:
-    minutes = max(1, -(-limits.retry_after() // 60))
+def too_many(error: Exception) -> Response:
+    seconds = getattr(error, "retry_after", None)
+    seconds = seconds if isinstance(seconds, int) else limits.retry_after()
+    minutes = max(1, -(-seconds // 60))
     body = render_template(
         "staff/message.html",
         title="Too many attempts",
         message=f"Too many sign-in attempts. Please try again in {minutes} minute(s).",
     )
     response = Response(body, 429)
-    response.headers["Retry-After"] = str(limits.retry_after())
+    response.headers["Retry-After"] = str(seconds)
     return response
 
 
-from . import campaigns, data, mail, partners  # noqa: E402, F401  (routes on bp)
+from . import account, campaigns, data, mail, partners  # noqa: E402, F401  (routes on bp)

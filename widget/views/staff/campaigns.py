@@ -7,8 +7,7 @@ import tomllib
 from datetime import UTC
 from typing import Any
 
-from flask import abort, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
+from flask import abort, g, redirect, render_template, request, url_for
 from flask_wtf.file import FileField
 from wtforms import DateTimeLocalField, IntegerField, StringField, TextAreaField
 from wtforms.validators import Optional
@@ -18,10 +17,10 @@ from ...clock import utcnow
 from ...extensions import db
 from ...models import Campaign, Partner
 from ...reports import REPORT_LABELS, bar_chart, campaign_numbers, daily_confirmations
-from . import ButtonForm, admin_required, bp
+from . import ButtonForm, StaffForm, admin_required, bp
 
 
-class CampaignForm(FlaskForm):
+class CampaignForm(StaffForm):
     """The editor; the rules live in ``widget.campaigns.parse_campaign`` (one place)."""
 
     slug = StringField("Short name in URLs (cannot change later)")
@@ -99,7 +98,13 @@ def edit(campaign: Campaign | None) -> Any:
     if form.validate_on_submit():
         try:
             data = uploaded(form) or submitted(form, campaign)
-            saved, _created = save_campaign(db.session, data, utcnow())
+            saved, _created = save_campaign(
+                db.session,
+                data,
+                utcnow(),
+                actor=g.staff.email,
+                only=campaign.slug if campaign else "new",
+            )
         except CampaignFileError as error:
             db.session.rollback()
             errors[error.field.split("[")[0].split(".")[0]] = str(error)

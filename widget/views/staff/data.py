@@ -3,49 +3,79 @@ activity, and erasure on a supporter's request."""
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 from typing import Any
 
 from flask import Response, g, redirect, render_template, request, stream_with_context, url_for
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField
 from wtforms.validators import DataRequired, Email
 
 from ...abuse import recent_activity
+from ...campaigns import SLUG
 from ...clock import utcnow
 from ...exports import ExportFilter, audit_export, csv_chunks
 from ...extensions import db
 from ...models import Audit
 from ...privacy import erase_supporter, find_by_email
-from . import ButtonForm, admin_required, bp
+from ...security import is_own_navigation, origin_of
+from . import ButtonForm, StaffForm, admin_required, bp
 from .campaigns import campaign_or_404
 
+#: the abuse monitor's time span, in hours: a quarter of an hour to 30 days
+MIN_HOURS, MAX_HOURS = 0.25, 24.0 * 30
 
-class EraseForm(FlaskForm):
+
+class EraseForm(StaffForm):
     email = EmailField("The supporter's email address", validators=[DataRequired(), Email()])
 
 
 def export_filter() -> ExportFilter | None:
+    """The download form's filters, or None if one is malformed (a partner slug with a NUL
+    byte would make PostgreSQL raise)."""
     since = request.args.get("since") or None
+    partner = request.args.get("partner") or None
     try:
         since_day = date.fromisoformat(since) if since else None
     except ValueError:
         return None
-    return ExportFilter(
-        since_day, request.args.get("partner") or None, bool(request.args.get("opted_in"))
-    )
+    if partner is not None and not SLUG.fullmatch(partner):
+        return None
+    return ExportFilter(since_day, partner, bool(request.args.get("opted_in")))
+
+
+def activity_hours() -> float | None:
+    """``?hours=``: a number from a quarter of an hour to 30 days, else None (NaN, inf, text)."""
+    value = request.args.get("hours")
+    if value is None:
+        return 1.0
+    try:
+        hours = float(value)
+    except ValueError:
+        return None
+    return hours if math.isfinite(hours) and MIN_HOURS <= hours <= MAX_HOURS else None
 
 
 @bp.get("/campaigns/<slug>/signatures.csv")
 @admin_required
 def signatures_csv(slug: str) -> Response | tuple[str, int]:
-    """Streamed: rows go out as the database yields them, in constant memory."""
+    """Streamed: rows go out as the database yields them, in constant memory. Only for our own
+    page's download form: a cross-site link would export (audited) in an admin's name."""
     campaign = campaign_or_404(slug)
+    if not is_own_navigation(request.headers, origin_of(request.host_url)):
+        return render_template(
+            "staff/message.html",
+            title="Download from the campaign page",
+            message="For the supporters' safety the signatures download only from the "
+            "campaign's staff page, not from a link on another site.",
+        ), 403
     filters = export_filter()
     if filters is None:
         return render_template(
-            "staff/message.html", title="Bad date", message="Give the date as YYYY-MM-DD."
+            "staff/message.html",
+            title="Bad filter",
+            message="Give the date as YYYY-MM-DD and pick the partner from the list.",
         ), 400
     audit_export(db.session, campaign, filters, actor=g.staff.email, now=utcnow())
     session = db.sessionmaker()()
@@ -71,9 +101,15 @@ def audit() -> str:
 
 @bp.get("/campaigns/<slug>/activity")
 @admin_required
-def activity(slug: str) -> str:
+def activity(slug: str) -> str | tuple[str, int]:
     campaign = campaign_or_404(slug)
-    hours = min(max(request.args.get("hours", 1, type=float) or 1, 0.25), 24 * 30)
+    hours = activity_hours()
+    if hours is None:
+        return render_template(
+            "staff/message.html",
+            title="Bad time span",
+            message=f"Give the hours as a number from {MIN_HOURS} to {MAX_HOURS:g}.",
+        ), 400
     now = utcnow()
     report = recent_activity(db.session, campaign, now - timedelta(hours=hours), now)
     return render_template("staff/activity.html", campaign=campaign, report=report, hours=hours)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
+from flask import abort, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from wtforms import BooleanField, StringField, TextAreaField
 
 from ... import LOCALES
+from ...campaigns import SLUG
 from ...clock import utcnow
 from ...extensions import db
 from ...models import Campaign, Partner, Signature
@@ -17,10 +17,10 @@ from ...partners import PartnerError, save_partner
 from ...reports import counted
 from ...themes import MODES, parse_theme
 from .. import absolute_url
-from . import admin_required, bp
+from . import StaffForm, admin_required, bp
 
 
-class PartnerForm(FlaskForm):
+class PartnerForm(StaffForm):
     slug = StringField("Partner slug (the data-partner value)")
     name = StringField("Name")
     origins = TextAreaField("Their sites, one per line (https://news.example.org)")
@@ -45,7 +45,8 @@ def partners() -> str:
 @bp.route("/partners/<slug>", methods=["GET", "POST"])
 @admin_required
 def partner(slug: str | None = None) -> Any:
-    existing = db.session.scalar(select(Partner).where(Partner.slug == slug)) if slug else None
+    known = slug is not None and SLUG.fullmatch(slug)
+    existing = db.session.scalar(select(Partner).where(Partner.slug == slug)) if known else None
     if slug and existing is None:
         abort(404)
     form = PartnerForm(
@@ -58,22 +59,23 @@ def partner(slug: str | None = None) -> Any:
         if existing and request.method == "GET"
         else None
     )
-    error = None
+    error: PartnerError | None = None
     if form.validate_on_submit():
         try:
-            saved, _created = save_partner(
+            save_partner(
                 db.session,
                 existing.slug if existing else (form.slug.data or "").strip(),
                 form.name.data or "",
                 (form.origins.data or "").split(),
                 utcnow(),
+                actor=g.staff.email,
+                active=bool(form.active.data),
+                only_new=existing is None,
             )
         except PartnerError as problem:
             db.session.rollback()
-            error = str(problem)
+            error = problem
         else:
-            saved.active = bool(form.active.data)
-            db.session.commit()
             return redirect(url_for("staff.partners"))
     status = 400 if error else 200
     return render_template("staff/partner.html", form=form, partner=existing, error=error), status

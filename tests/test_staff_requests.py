@@ -1,0 +1,262 @@
+"""Malformed and cross-site requests to the staff area: a 4xx with a staff page, never a 500;
+the signatures CSV only for our own pages."""
+
+from __future__ import annotations
+
+import html
+import io
+from itertools import count
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from widget.models import Audit
+
+from .conftest import STAFF_PASSWORD, StaffActions, form_token
+from .test_staff import HTTPS, get, post
+
+CSV = "/staff/campaigns/ua-109-23/signatures.csv"
+STAFF_PAGE = "action-widget · staff"
+
+
+def exports(session: Session) -> int:
+    session.expire_all()
+    return len(session.scalars(select(Audit).where(Audit.action == "export")).all())
+
+
+# --- the signatures CSV ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "cross-site", "Referer": "https://localhost/staff/"},
+        {"Referer": "https://evil.example/page"},
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Referer": "http://[::1"},
+    ],
+)
+def test_a_cross_site_request_gets_no_csv_and_writes_no_audit(
+    staff: StaffActions, session: Session, headers: dict[str, str]
+) -> None:
+    admin = staff.signed_in()
+    response = admin.get(CSV, headers=headers, **HTTPS)
+    assert response.status_code == 403
+    assert response.mimetype == "text/html"
+    assert "<h1>Download from the campaign page</h1>" in response.get_data(as_text=True)
+    assert exports(session) == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "same-origin", "Referer": "https://localhost/staff/campaigns/x"},
+        {"Sec-Fetch-Site": "none"},
+        {"Referer": "https://localhost/staff/campaigns/ua-109-23"},
+        {},
+    ],
+)
+def test_our_own_download_form_gets_the_csv(
+    staff: StaffActions, session: Session, headers: dict[str, str]
+) -> None:
+    admin = staff.signed_in()
+    with admin.get(CSV, headers=headers, **HTTPS) as response:
+        assert response.status_code == 200
+        assert response.mimetype == "text/csv"
+    assert exports(session) == 1
+
+
+def test_the_campaign_page_downloads_with_a_same_origin_form(staff: StaffActions) -> None:
+    page = get(staff.signed_in(), "/staff/campaigns/ua-109-23").get_data(as_text=True)
+    assert f'<form method="get" action="{CSV}" class="inline export">' in page
+    assert "Download CSV" in page
+
+
+# --- malformed requests ---------------------------------------------------------------------------
+
+
+def test_a_line_break_in_next_after_a_good_password_goes_to_the_dashboard(
+    staff: StaffActions,
+) -> None:
+    staff.create("admin@example.org")
+    client = staff.client()
+    page = client.get("/staff/login", **HTTPS).get_data(as_text=True)
+    response = client.post(
+        "/staff/login?next=/staff/%0d%0aSet-Cookie:%20x=1",
+        data={
+            "csrf_token": form_token(page),
+            "email": "admin@example.org",
+            "password": STAFF_PASSWORD,
+        },
+        **HTTPS,
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/staff/"
+
+
+@pytest.mark.parametrize("hours", ["nan", "NaN", "inf", "-inf", "-1", "0", "1e400", "721", "x"])
+def test_the_abuse_monitor_refuses_a_time_span_it_cannot_use(
+    staff: StaffActions, hours: str
+) -> None:
+    response = get(staff.signed_in(), f"/staff/campaigns/ua-109-23/activity?hours={hours}")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "<h1>Bad time span</h1>" in page
+    assert "Give the hours as a number from 0.25 to 720." in page
+
+
+@pytest.mark.parametrize("hours", ["0.25", "1", "720"])
+def test_the_abuse_monitor_shows_a_usable_time_span(staff: StaffActions, hours: str) -> None:
+    assert (
+        get(staff.signed_in(), f"/staff/campaigns/ua-109-23/activity?hours={hours}").status_code
+        == 200
+    )
+
+
+@pytest.mark.parametrize(
+    ("goal", "message"),
+    [
+        ("99999999999999999999", "goal: must be at most 2,147,483,647"),
+        ("2147483648", "goal: must be at most 2,147,483,647"),
+        ("ten", "Not a valid integer value."),
+    ],
+)
+def test_the_editor_refuses_a_goal_the_database_cannot_hold(
+    staff: StaffActions, goal: str, message: str
+) -> None:
+    form = {
+        "reference": "UA 1",
+        "title": "T",
+        "summary": "S",
+        "ask": "A",
+        "targets": '[[targets]]\nname = "X"',
+        "languages": "en",
+        "actions": ["letter"],
+        "allowed_origins": "*",
+        "goal": goal,
+    }
+    response = post(staff.signed_in(), "/staff/campaigns/ua-109-23/edit", form)
+    assert response.status_code == 400
+    assert message in html.unescape(response.get_data(as_text=True))
+
+
+BAD_VALUES = [
+    "\x00",
+    "a\x00b",
+    "line\r\nbreak",
+    "x" * 20_000,
+    "-1",
+    "1e400",
+    "nan",
+    "😀",
+    "%00",
+    "'; DROP TABLE staff; --",
+]
+FILE = object()  # stands for a file uploaded into a text field
+FORMS = {
+    "/staff/campaigns/new": [
+        "slug",
+        "reference",
+        "title",
+        "summary",
+        "ask",
+        "sample_letter",
+        "additional_info",
+        "deadline_note",
+        "goal",
+        "closes_at",
+        "languages",
+        "allowed_origins",
+        "targets",
+        "actions",
+        "upload",
+    ],
+    "/staff/campaigns/ua-109-23/edit": ["title", "goal", "closes_at", "targets", "actions"],
+    "/staff/partners/new": ["slug", "name", "origins", "active"],
+    "/staff/password": ["current", "new", "again"],
+    "/staff/erase/confirm": ["email"],
+}
+QUERIES = {
+    CSV: ["since", "partner", "opted_in"],
+    "/staff/campaigns/ua-109-23/activity": ["hours"],
+    "/staff/embed": ["campaign", "partner", "lang", "theme", "accent"],
+    "/staff/erase": ["email"],
+}
+PATHS = [
+    "/staff/campaigns/{}",
+    "/staff/campaigns/{}/report",
+    "/staff/campaigns/{}/edit",
+    "/staff/campaigns/{}/activity",
+    "/staff/campaigns/{}/signatures.csv",
+    "/staff/partners/{}",
+]
+
+addresses = count(1)
+
+
+def assert_staff_answer(response, what: str) -> None:  # type: ignore[no-untyped-def]
+    assert 200 <= response.status_code < 500, (what, response.status_code)
+    if response.mimetype == "text/html" and response.status_code != 302:
+        assert STAFF_PAGE in response.get_data(as_text=True), what
+
+
+def environ() -> dict[str, object]:
+    """Each request from its own address, so the sign-in limits do not answer first."""
+    n = next(addresses)
+    return {"environ_base": {"REMOTE_ADDR": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"}}
+
+
+@pytest.mark.parametrize("url", list(FORMS))
+def test_no_staff_form_answers_500_to_malformed_fields(staff: StaffActions, url: str) -> None:
+    admin = staff.signed_in()
+    token = form_token(get(admin, "/staff/").get_data(as_text=True))
+    for field in FORMS[url]:
+        for value in [*BAD_VALUES, FILE]:
+            data: dict[str, object] = {"csrf_token": token}
+            data[field] = (io.BytesIO(b"\x00\xff"), "f.toml") if value is FILE else value
+            response = admin.post(
+                url, data=data, content_type="multipart/form-data", **HTTPS, **environ()
+            )
+            assert_staff_answer(response, f"{url} {field}={value!r:.40}")
+            response.close()
+
+
+def test_sign_in_answers_no_500_to_malformed_fields(app: Flask, staff: StaffActions) -> None:
+    staff.create("admin@example.org")
+    client = app.test_client()
+    token = form_token(client.get("/staff/login", **HTTPS).get_data(as_text=True))
+    for field in ("email", "password"):
+        for value in [*BAD_VALUES, FILE]:
+            data: dict[str, object] = {
+                "csrf_token": token,
+                "email": "a@example.org",
+                "password": "p",
+            }
+            data[field] = (io.BytesIO(b"\x00"), "f.txt") if value is FILE else value
+            response = client.post(
+                "/staff/login", data=data, content_type="multipart/form-data", **HTTPS, **environ()
+            )
+            assert_staff_answer(response, f"login {field}={value!r:.40}")
+    for value in BAD_VALUES:
+        response = client.get("/staff/login", query_string={"next": value}, **HTTPS)
+        assert_staff_answer(response, f"login next={value!r:.40}")
+
+
+def test_no_staff_query_or_path_answers_500(staff: StaffActions, client: FlaskClient) -> None:
+    admin = staff.signed_in()
+    for url, params in QUERIES.items():
+        for param in params:
+            for value in BAD_VALUES:
+                with admin.get(url, query_string={param: value}, **HTTPS) as response:
+                    assert_staff_answer(response, f"{url}?{param}={value!r:.40}")
+    for path in PATHS:
+        for value in ["%00", "a%00b", "x" * 300, "%F0%9F%98%80", "UA-109-23"]:
+            with admin.get(path.format(value), **HTTPS) as response:
+                assert response.status_code == 404, path.format(value)
+                assert STAFF_PAGE in response.get_data(as_text=True)
