@@ -25,7 +25,7 @@ from widget.campaigns import load_campaign_file
 from widget.clock import utcnow
 from widget.extensions import db
 
-from ..conftest import DEMO, free_port, make_settings, unavailable
+from ..conftest import DEMO, STAFF_PASSWORD, free_port, make_settings, unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 #: Chromium as root in a closed network: no sandbox, no background calls to Google
@@ -138,6 +138,17 @@ def browser_context(tmp_path: Path) -> Iterator[Any]:
         )
         yield context
         context.close()
+
+
+def sign_in(site: LiveSite, context: Any, email: str = "admin@example.org") -> Any:
+    """A new page in ``context``, signed in to the staff area on the dashboard."""
+    page = context.new_page()
+    page.goto(f"{site.widget_url}/staff/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Campaigns").wait_for()
+    return page
 
 
 def screenshot(page: Any, name: str) -> None:

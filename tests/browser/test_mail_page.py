@@ -16,7 +16,7 @@ from widget.outbox import Mail, enqueue
 from widget.staff import create_staff
 
 from ..conftest import STAFF_PASSWORD
-from .conftest import LiveSite, screenshot
+from .conftest import LiveSite, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -48,11 +48,7 @@ def mail_site(live_site: LiveSite) -> LiveSite:
 
 
 def test_staff_see_failed_mail_and_resend_it(mail_site: LiveSite, browser_context: Any) -> None:
-    page = browser_context.new_page()
-    page.goto(f"{mail_site.widget_url}/staff/")
-    page.get_by_label("Email").fill("admin@example.org")
-    page.get_by_label("Password").fill(STAFF_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page = sign_in(mail_site, browser_context)
     page.get_by_role("link", name="Mail").click()
     page.get_by_role("heading", name="Failed messages").wait_for()
     assert page.locator(".stats p").all_inner_texts() == [

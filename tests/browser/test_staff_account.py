@@ -12,7 +12,7 @@ from widget.extensions import db
 from widget.staff import create_staff
 
 from ..conftest import STAFF_PASSWORD
-from .conftest import LiveSite, screenshot
+from .conftest import LiveSite, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -24,16 +24,6 @@ def admin_site(live_site: LiveSite) -> LiveSite:
     with db.sessionmaker(live_site.app)() as session:
         create_staff(session, "admin@example.org", STAFF_PASSWORD, "admin", utcnow())
     return live_site
-
-
-def sign_in(site: LiveSite, context: Any) -> Any:
-    page = context.new_page()
-    page.goto(f"{site.widget_url}/staff/")
-    page.get_by_label("Email").fill("admin@example.org")
-    page.get_by_label("Password").fill(STAFF_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Campaigns").wait_for()
-    return page
 
 
 def at_each_width(page: Any, name: str) -> None:

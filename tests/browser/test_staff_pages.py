@@ -15,7 +15,7 @@ from widget.models import Campaign, Signature
 from widget.staff import create_staff
 
 from ..conftest import STAFF_PASSWORD
-from .conftest import LiveSite, screenshot
+from .conftest import LiveSite, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -51,16 +51,6 @@ def staffed_site(live_site: LiveSite) -> LiveSite:
             add(session, campaign.id, actions, shard_key=signature.id, now=moment)
         session.commit()
     return live_site
-
-
-def sign_in(site: LiveSite, context: Any) -> Any:
-    page = context.new_page()
-    page.goto(f"{site.widget_url}/staff/")
-    page.get_by_label("Email").fill("admin@example.org")
-    page.get_by_label("Password").fill(STAFF_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Campaigns").wait_for()
-    return page
 
 
 def test_staff_read_the_numbers_and_print_the_report(
