@@ -173,7 +173,7 @@ def test_a_database_error_on_signing_shows_the_form_again_in_its_language(
     # what they typed is kept
     assert f'value="{NAME}"' in page and f'value="{EMAIL}"' in page
     assert 'checked id="actions-2" name="actions" type="checkbox" value="call"' in page
-    assert "Something went wrong on our side and your signature was not saved." in page
+    assert "ہماری طرف کچھ خرابی ہوئی اور آپ کا دستخط محفوظ نہیں ہوا۔" in page
     assert signatures(session) == []
 
 
