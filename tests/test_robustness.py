@@ -173,7 +173,7 @@ def test_a_database_error_on_signing_shows_the_form_again_in_its_language(
     # what they typed is kept
     assert f'value="{NAME}"' in page and f'value="{EMAIL}"' in page
     assert 'checked id="actions-2" name="actions" type="checkbox" value="call"' in page
-    assert "ہماری طرف کچھ خرابی ہوئی اور آپ کا دستخط محفوظ نہیں ہوا۔" in page
+    assert "ہماری طرف کچھ خرابی ہوئی اور آپ کا دستخط محفوظ نہیں ہوا" in page  # the failure, in Urdu
     assert signatures(session) == []
 
 
@@ -356,6 +356,12 @@ def test_security_txt_names_a_contact_and_expires_within_a_year(
         ("WIDGET_MAIL_URL", "smtp://u:s3cr3t-pw@[::1"),
         ("WIDGET_MAIL_URL", "smpt://u:s3cr3t-pw@mail.example"),
         ("WIDGET_MAIL_URL", "smtp://u:s3cr3t-pw@mail.example?timeout=soon"),
+        # unencoded characters in a password are what most often breaks such a URL
+        ("WIDGET_MAIL_URL", "smtp://user:s3cr3t-pw#1@host:587"),
+        ("WIDGET_MAIL_URL", "smtp://user:s3cr3t-pw/x@host:587"),
+        ("WIDGET_MAIL_URL", "smtp://user:s3cr3t-pw?x@host:587"),
+        ("WIDGET_MAIL_URL", "smtp://us@er:s3cr3t-pw@host:bad"),
+        ("WIDGET_RATELIMIT_STORAGE_URL", "redis://:s3cr3t-pw#@redis.example:port/0"),
         ("WIDGET_RATELIMIT_STORAGE_URL", "reddis://:s3cr3t-pw@redis.example:6379/0"),
         ("WIDGET_RATELIMIT_STORAGE_URL", "redis://:s3cr3t-pw@[::1"),
         ("WIDGET_DATABASE_URL", "postgresql://widget:s3cr3t-pw@db.example:port/widget"),

@@ -79,7 +79,8 @@ class Settings:
     database_url: str = field(repr=False)
     mail: MailURL = field(default_factory=lambda: MailURL("outbox"))
     mail_from: str = "actions@localhost"
-    ratelimit_storage_url: str = "memory://"
+    #: may hold a Redis password, so never in a repr
+    ratelimit_storage_url: str = field(default="memory://", repr=False)
     public_url: str | None = None
     trusted_proxies: int = 0
     #: sign attempts per client IP per campaign
@@ -206,13 +207,14 @@ def _instance_secret_key(instance: Path) -> str:
     return key
 
 
-#: ``scheme://user:password@`` in a URL, however malformed the rest of it is
-URL_PASSWORD = re.compile(r"(?P<start>://[^/?#@:]*:)[^/?#]*@")
-
-
 def redact(url: str) -> str:
-    """The URL with its password replaced, for error messages (they reach logs and terminals)."""
-    return URL_PASSWORD.sub(r"\g<start>***@", url)
+    """The URL with everything between ``://`` and its last ``@`` hidden, for error messages
+    (they reach logs and terminals). A password that breaks the URL often holds the very
+    characters (``/ ? # @``) a parser would stop at, so nothing before the host is kept."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest:
+        return url
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
 def _database_url(value: str) -> str:
@@ -283,9 +285,13 @@ def _mail_from(value: str) -> str:
 
 def _storage_url(value: str) -> str:
     try:
-        scheme = urlsplit(value).scheme
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError for a port that is not a number
+        scheme = parts.scheme
     except ValueError:
         scheme = ""
+    if scheme in ("redis", "rediss") and not parts.hostname:
+        scheme = ""  # a Redis URL needs a host
     if scheme not in ("memory", "redis", "rediss", "redis+sentinel"):
         raise ConfigurationError(
             f"{Names.RATELIMIT_STORAGE_URL}={redact(value)!r}: use memory:// or redis://host:6379/0."
