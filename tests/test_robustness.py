@@ -321,6 +321,10 @@ def test_a_campaign_that_has_not_opened_is_unknown_to_the_public(
     for path in ("/w/later", "/api/v1/campaigns/later", "/api/v1/campaigns/later/count"):
         assert client.get(path).status_code == 404, path
     assert client.post("/w/later", headers=SAME_ORIGIN).status_code == 404
+    # the privacy notice names no such campaign either (its link back would give it away)
+    privacy = client.get("/privacy?campaign=later").get_data(as_text=True)
+    assert "/w/later" not in privacy
+    assert "/w/ua-109-23" in client.get("/privacy?campaign=ua-109-23").get_data(as_text=True)
     admin = staff.signed_in()
     assert admin.get("/staff/campaigns/later", base_url="https://localhost").status_code == 200
 

@@ -226,3 +226,21 @@ def test_in_debug_without_a_public_url_links_point_to_the_local_server(
 
     assert app.extensions["widget"].settings.public_url == "http://127.0.0.1:5000"
     db.engine(app).dispose()
+
+
+def test_in_debug_with_smtp_mail_the_public_url_is_still_required(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real mail with links to 127.0.0.1 would reach no one: debug alone is no excuse."""
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    settings = Settings.from_env(
+        {
+            "WIDGET_SECRET_KEY": NEW_KEY,
+            "WIDGET_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+            "WIDGET_MAIL_URL": "smtp://mail.example:587",
+        },
+        instance_path=tmp_path,
+    )
+
+    with pytest.raises(ConfigurationError, match=r"^WIDGET_PUBLIC_URL is not set\."):
+        create_app(settings)

@@ -109,10 +109,11 @@ def has_dev_mailbox(app: Flask, settings: Settings) -> bool:
 
 def _with_public_url(app: Flask, settings: Settings) -> Settings:
     """Links in mails carry tokens, so their origin is configured, never taken from a request's
-    ``Host`` header (which anyone can set). Only a debug app may fall back to a local default."""
+    ``Host`` header (which anyone can set). Only a debug app whose mail stays in the outbox may
+    fall back to a local default: real mail with ``127.0.0.1`` links would reach no one."""
     if settings.public_url is not None:
         return settings
-    if not app.debug:
+    if not app.debug or settings.mail.delivers:
         raise ConfigurationError(
             f"{Names.PUBLIC_URL} is not set. Give the address supporters reach the widget at, "
             "e.g. https://actions.example.org: links in mails are built from it, never from "

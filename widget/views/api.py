@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 
 from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import InternalServerError
 
-from .. import counter, logs
+from .. import counter
 from ..campaigns import find_campaign
 from ..clock import utcnow
 from ..extensions import db
 from ..models import Campaign
 from . import failures
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -111,11 +108,9 @@ def not_found(_error: Exception) -> tuple[dict[str, str], int]:
 @bp.errorhandler(DBAPIError)
 def database_failed(error: DBAPIError) -> tuple[dict[str, str], int, dict[str, str]]:
     """JSON, like every answer here: 503 with Retry-After while the database cannot serve."""
-    if failures.is_unavailable(error):
-        log.error("database unavailable in %s: %s", request.endpoint, logs.describe(error))
+    if failures.database_status(error) == 503:
         retry = {"Retry-After": str(failures.RETRY_AFTER)}
         return {"error": "unavailable", "message": "Please try again shortly."}, 503, retry
-    log.error("database error in %s: %s", request.endpoint, logs.describe(error))
     return internal_error(error)
 
 

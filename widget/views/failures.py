@@ -43,12 +43,17 @@ def is_unavailable(error: BaseException) -> bool:
     return error.connection_invalidated or state.startswith(UNAVAILABLE_STATES)
 
 
-def database_failed(error: DBAPIError) -> Response:
+def database_status(error: DBAPIError) -> int:
+    """Log a database failure without personal data; 503 if it cannot serve now, else 500."""
     if is_unavailable(error):
         log.error("database unavailable in %s: %s", request.endpoint, logs.describe(error))
-        return failure_page(503)
+        return 503
     log.error("database error in %s: %s", request.endpoint, logs.describe(error))
-    return failure_page(500)
+    return 500
+
+
+def database_failed(error: DBAPIError) -> Response:
+    return failure_page(database_status(error))
 
 
 def internal_error(error: InternalServerError) -> Response:

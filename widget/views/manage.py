@@ -52,7 +52,8 @@ def notice() -> tuple[str, int]:
     """What we keep, for how long, and who sees it: written from the running settings."""
     wanted = request.args.get("lang")
     g.widget_locale = wanted if wanted in LOCALES else None
-    campaign = find_campaign(db.session, request.args.get("campaign", ""))
+    # with now, a campaign that has not opened yet stays unknown here too
+    campaign = find_campaign(db.session, request.args.get("campaign", ""), now=utcnow())
     return render_message(
         "widget/privacy.html", campaign=campaign, retention=widget_state().retention
     )
