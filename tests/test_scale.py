@@ -383,7 +383,7 @@ def nginx_copy(tmp_path: Path, port: int, app_port: int, redirect_port: int) -> 
         "user www-data;": user,
         "worker_processes auto;": "worker_processes 1;",
         "pid /run/nginx-action-widget.pid;": f"pid {folder / 'nginx.pid'};",
-        "error_log /var/log/nginx/action-widget.error.log warn;": "error_log stderr warn;",
+        "error_log /var/log/nginx/action-widget.error.log crit;": "error_log stderr crit;",
         "http {": "http {" + temp_paths,
         "/var/cache/nginx/action-widget": str(folder / "cache"),
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
