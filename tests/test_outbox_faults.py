@@ -165,9 +165,9 @@ def test_a_wrong_relay_password_keeps_every_mail_queued_and_pauses(
         report = deliver_due(db.sessionmaker(app), transport(relay, "u:wrong@"), at(now))
     assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
     assert report.relay_refused is not None and "535" in report.relay_refused
-    assert [(m.attempts, m.failed_at) for m in rows(session)] == [(1, None)] + [(0, None)] * 4
+    assert [(m.attempts, m.failed_at) for m in rows(session)] == [(0, None)] * 5
     first = rows(session)[0]
-    assert first.next_attempt_at == now + timedelta(seconds=30)
+    assert first.next_attempt_at == now
     assert first.last_error.startswith("SMTPAuthenticationError: 535")
     [alert] = caplog.records
     assert alert.levelno == logging.ERROR
@@ -177,6 +177,32 @@ def test_a_wrong_relay_password_keeps_every_mail_queued_and_pauses(
     report = deliver_due(db.sessionmaker(app), transport(relay, "u:right@"), at(later))
     assert report.sent == 5
     assert sorted(m["To"] for m in relay.received) == addresses(5)
+
+
+def test_a_long_relay_outage_costs_no_message_its_attempts(
+    app: Flask, relay: Relay, session: Session
+) -> None:
+    """Refusals of us back off the pass, not the message: once the relay takes us again, the
+    first ordinary temporary error is the message's first failed attempt, not its last."""
+    relay.password = "right"
+    queue(app, "a@example.org")
+    now = utcnow()
+    for _pass in range(MAX_ATTEMPTS + 2):
+        report = deliver_due(db.sessionmaker(app), transport(relay, "u:wrong@"), at(now))
+        assert report.relay_refused is not None
+        now += timedelta(hours=2)
+    [message] = rows(session)
+    assert (message.attempts, message.failed_at) == (0, None)
+
+    relay.data_answers = ["451 4.3.0 Temporary local problem, try later"]
+    report = deliver_due(db.sessionmaker(app), transport(relay, "u:right@"), at(now))
+    assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
+    [message] = rows(session)
+    assert (message.attempts, message.failed_at) == (1, None)
+    assert message.next_attempt_at == now + timedelta(seconds=30)
+    later = now + timedelta(minutes=1)
+    assert deliver_due(db.sessionmaker(app), transport(relay, "u:right@"), at(later)).sent == 1
+    assert [m["To"] for m in relay.received] == ["a@example.org"]
 
 
 def test_a_relay_wide_554_to_mail_from_fails_nothing_even_after_many_tries(

@@ -171,7 +171,7 @@ def deliver_due(
             transport.send(message)
         except RelayRefused as error:
             log.error("outbox: the relay refused us, pausing: %s", error.reason)
-            _record_failure(make_session, message, error.reason, clock(), give_up=False)
+            _record_refusal(make_session, message, error.reason, clock())
             report.retrying += 1
             report.relay_refused = error.reason
             break
@@ -239,6 +239,18 @@ def _record_failure(
         values |= {"failed_at": now, "next_attempt_at": None}
     else:
         values |= {"next_attempt_at": now + retry_delay(attempts)}
+    with make_session() as session:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(values))
+        session.commit()
+
+
+def _record_refusal(
+    make_session: sessionmaker[Session], message: OutboxMessage, reason: str, now: datetime
+) -> None:
+    """The relay refused us, not this message: its attempts stay as they were (the pass backs
+    off instead). It goes behind the messages due now, so a refusal that was about it after all
+    cannot hold the others back."""
+    values = {"last_error": reason, "claimed_until": None, "next_attempt_at": now}
     with make_session() as session:
         session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(values))
         session.commit()
