@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +49,14 @@ class Relay:
     #: RCPT TO for this address answers a byte at a time, never finishing the line
     trickle_for: str | None = None
     seen_message_ids: list[str] = field(default_factory=list)
+    #: EHLO is never answered (the relay hangs after its greeting)
+    hang_at_ehlo: bool = False
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+        while self.hang_at_ehlo and not server.transport.is_closing():
+            await asyncio.sleep(0.05)
+        session.host_name = hostname
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
         if self.mail_answer:
@@ -230,6 +239,30 @@ def test_a_relay_that_is_down_fails_nothing(app: Flask, session: Session) -> Non
         now += timedelta(hours=2)
     assert all(m.failed_at is None for m in rows(session))
     assert "ConnectionRefusedError" in rows(session)[0].last_error
+
+
+@pytest.mark.parametrize("hangs_at", ["greeting", "ehlo"])
+def test_a_relay_that_hangs_before_mail_from_is_a_refusal_of_us(
+    app: Flask, relay: Relay, session: Session, hangs_at: str
+) -> None:
+    """A hung relay would hang for every message: the pass stops at the first one and no
+    message loses an attempt, instead of each burning its tries on the deadline."""
+    queue(app, *addresses(3))
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never says a word
+        if hangs_at == "greeting":
+            url = f"smtp://127.0.0.1:{silent.getsockname()[1]}?timeout=2"
+            smtp = SmtpTransport(parse_mail_url(url), SENDER, deadline=1.0)
+        else:
+            relay.hang_at_ehlo = True
+            smtp = transport(relay, deadline=1.0)
+        report = deliver_due(db.sessionmaker(app), smtp)
+    assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
+    assert report.relay_refused is not None
+    assert report.relay_refused.startswith("no complete answer within 1 s")
+    assert [(m.attempts, m.failed_at, m.claimed_until) for m in rows(session)] == [
+        (0, None, None)
+    ] * 3
+    assert relay.received == []
 
 
 def test_one_refused_recipient_fails_alone_and_its_address_is_not_kept(

@@ -1,9 +1,10 @@
 """SMTP delivery of one outbox message, telling whose fault a failure is, within a deadline.
 
 A refusal of one recipient fails that message; a refusal of us (authentication, connection,
-TLS, a policy or relay-wide 5xx) keeps every message queued; once DATA is accepted the message
-is sent, whatever QUIT answers. The whole conversation has a deadline, not each socket read, so
-a relay that trickles bytes holds one message for a bounded time and never the queue.
+TLS, a relay that hangs before MAIL FROM, a policy or relay-wide 5xx) keeps every message
+queued; once DATA is accepted the message is sent, whatever QUIT answers. The whole conversation
+has a deadline, not each socket read, so a relay that trickles bytes holds one message for a
+bounded time and never the queue.
 """
 
 from __future__ import annotations
@@ -46,11 +47,14 @@ class SmtpTransport:
             try:
                 smtp = self._connect(deadline)
             except (smtplib.SMTPException, OSError) as error:
-                raise deadline.explain(error) or refusal_of_us(error) from error
+                # a relay that is down or hangs before MAIL FROM would hang for every message
+                late = deadline.explain(error)
+                raise (RelayRefused(late) if late else refusal_of_us(error)) from error
             try:
                 smtp.send_message(mail)
             except (smtplib.SMTPException, OSError) as error:
-                raise deadline.explain(error) or classify(error) from error
+                late = deadline.explain(error)
+                raise (TemporaryFailure(late) if late else classify(error)) from error
             finally:
                 close_quietly(smtp)
 
@@ -77,8 +81,11 @@ class SmtpTransport:
         deadline.watch(smtp)
         try:
             smtp.connect(url.host, url.port)
+            # EHLO here, not inside ``send_message``: its trouble is the relay's, not a message's
+            smtp.ehlo_or_helo_if_needed()
             if url.starttls:
                 smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo_or_helo_if_needed()
             if url.username:
                 smtp.login(url.username, url.password or "")
         except BaseException:
@@ -134,11 +141,11 @@ class Deadline:
             except OSError:
                 pass  # already closed: nothing to interrupt
 
-    def explain(self, error: BaseException) -> TemporaryFailure | None:
-        """What went wrong, if it was our deadline: this message waits, the others go on."""
+    def explain(self, error: BaseException) -> str | None:
+        """What went wrong, if it was our deadline (the caller knows whose fault that is)."""
         if not self.expired:
             return None
-        return TemporaryFailure(f"no complete answer within {self.seconds:g} s ({error!r})")
+        return f"no complete answer within {self.seconds:g} s ({error!r})"
 
 
 def refusal_of_us(error: BaseException) -> RelayRefused:
