@@ -288,6 +288,39 @@ def test_relay_access_denied_at_rcpt_is_a_refusal_of_us(
     assert [m.failed_at for m in rows(session)] == [None, None]
 
 
+@pytest.mark.parametrize(
+    ("answer", "fails_that_mail"),
+    [
+        ("554 Transaction failed", True),
+        ("550 5.0.0 Message rejected", True),
+        ("552 5.3.4 Message too big for system", True),
+        ("554 5.7.1 Sender address not authorised for this relay", False),
+        ("451 4.7.1 Please try again later (rate limit)", False),
+        ("421 4.3.2 Service shutting down", False),
+    ],
+)
+def test_a_refusal_at_data_fails_that_mail_unless_it_is_about_us(
+    app: Flask, relay: Relay, session: Session, answer: str, fails_that_mail: bool
+) -> None:
+    relay.data_answers = [answer]
+    queue(app, "a@example.org", "b@example.org", "c@example.org")
+    now = utcnow()
+    report = deliver_due(db.sessionmaker(app), transport(relay), at(now))
+    first = rows(session)[0]
+    assert first.last_error == f"message refused at DATA: {answer}"
+    if fails_that_mail:
+        assert (report.sent, report.retrying, report.failed) == (2, 0, 1)
+        assert report.relay_refused is None
+        assert (first.attempts, first.next_attempt_at) == (1, None)
+        assert first.failed_at == now
+        assert sorted(m["To"] for m in relay.received) == ["b@example.org", "c@example.org"]
+    else:
+        assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
+        assert report.relay_refused == f"message refused at DATA: {answer}"
+        assert (first.attempts, first.failed_at, first.next_attempt_at) == (0, None, now)
+        assert relay.received == []
+
+
 @pytest.mark.parametrize("misbehaviour", ["quit-500", "drop-at-quit"])
 def test_an_accepted_mail_is_sent_once_whatever_quit_does(
     app: Flask, relay: Relay, session: Session, misbehaviour: str

@@ -26,8 +26,8 @@ from .settings import MailURL
 DEFAULT_DEADLINE = 60.0
 #: enhanced status classes (RFC 3463) that are about the recipient's mailbox or address
 RECIPIENT_SUBJECTS = ("1", "2")
-#: ... and about this message's content (size, media): the message can never go as it is
-CONTENT_SUBJECTS = ("3", "6")
+#: ... and about security or policy (our authentication, our address, our host): about us
+POLICY_SUBJECT = "7"
 
 
 class SmtpTransport:
@@ -163,11 +163,20 @@ def classify(error: BaseException) -> Exception:
         return _recipient_answer(code, reply)
     if isinstance(error, smtplib.SMTPNotSupportedError):
         return PermanentFailure(f"the relay cannot carry this message: {error}")
-    if isinstance(error, smtplib.SMTPDataError) and _subject(error.smtp_error) in CONTENT_SUBJECTS:
-        permanent = 500 <= error.smtp_code < 600
-        kind = PermanentFailure if permanent else TemporaryFailure
-        return kind(f"message refused at DATA: {error.smtp_code} {_text(error.smtp_error)}")
+    if isinstance(error, smtplib.SMTPDataError):
+        return _data_answer(error.smtp_code, error.smtp_error)
     return refusal_of_us(error)
+
+
+def _data_answer(code: int, reply: bytes | str) -> Exception:
+    """A refusal at DATA, after the relay accepted the recipient, is about this message (its
+    content, size, or what the mailbox makes of it): 5xx fails it, 4xx retries it. A 5.7.x or
+    4.7.x status (security or policy: our authentication, address or host) and 421 (the relay
+    closing) are about us. So a plain 554 never pauses the sender each time one message is due."""
+    text = f"message refused at DATA: {code} {_text(reply)}"
+    if _subject(reply) == POLICY_SUBJECT or code == 421:
+        return RelayRefused(text)
+    return PermanentFailure(text) if code >= 500 else TemporaryFailure(text)
 
 
 def _recipient_answer(code: int, reply: bytes) -> Exception:
