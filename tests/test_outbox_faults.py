@@ -278,6 +278,22 @@ def test_one_refused_recipient_fails_alone_and_its_address_is_not_kept(
     assert sorted(m["To"] for m in relay.received) == ["a@example.org", "b@example.org"]
 
 
+def test_control_characters_in_relay_replies_are_stored_as_spaces(
+    app: Flask, relay: Relay, session: Session
+) -> None:
+    """PostgreSQL refuses a NUL in text: stored as it came, it would abort every pass."""
+    relay.refused["gone@example.org"] = "550 5.1.1 no such\x00mailbox\x07\x1b"
+    relay.data_answers = ["250 OK", "554 rejected:\x00\x7f\x9bspam"]
+    queue(app, "gone@example.org", "a@example.org", "spam@example.org")
+    report = deliver_due(db.sessionmaker(app), transport(relay))
+    assert (report.sent, report.retrying, report.failed) == (1, 0, 2)
+    gone, sent, spam = rows(session)
+    assert gone.last_error == "recipient refused: 550 5.1.1 no such mailbox"
+    assert spam.last_error == "message refused at DATA: 554 rejected: spam"
+    assert sent.sent_at is not None
+    assert [m["To"] for m in relay.received] == ["a@example.org"]
+
+
 def test_relay_access_denied_at_rcpt_is_a_refusal_of_us(
     app: Flask, relay: Relay, session: Session
 ) -> None:

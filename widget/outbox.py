@@ -58,7 +58,7 @@ class DeliveryFailure(Exception):
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason = without_addresses(reason)[:2000]
+        self.reason = stored_text(reason)
 
 
 class PermanentFailure(DeliveryFailure):
@@ -211,7 +211,7 @@ def _fail(
     if isinstance(error, DeliveryFailure):
         reason = error.reason
     else:
-        reason = without_addresses(f"{type(error).__name__}: {error}")[:2000]
+        reason = stored_text(f"{type(error).__name__}: {error}")
     permanent = not isinstance(error, TemporaryFailure)
     gave_up = permanent or message.attempts + 1 >= MAX_ATTEMPTS
     log.warning(
@@ -305,6 +305,16 @@ _ADDRESS = re.compile(r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+")
 def without_addresses(text: str) -> str:
     """Servers echo the recipient in their replies; what we store and log must not hold it."""
     return _ADDRESS.sub("[address]", text)
+
+
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def stored_text(text: str) -> str:
+    """A relay's reply as we store, log and show it: PostgreSQL refuses a NUL (which would abort
+    every pass that meets the message) and a line break would forge log lines, so each run of
+    control characters becomes one space; and no address."""
+    return without_addresses(_CONTROLS.sub(" ", text)).strip()[:2000]
 
 
 def database_problem(error: SQLAlchemyError) -> str:
