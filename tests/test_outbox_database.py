@@ -184,3 +184,44 @@ def test_postgres_dropping_every_connection_mid_batch_loses_and_repeats_nothing(
         with cleanup.begin() as connection:
             connection.execute(text("TRUNCATE outbox_message RESTART IDENTITY CASCADE"))
         cleanup.dispose()
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_the_sender_never_logs_the_database_message_it_may_quote_values_from(
+    app: Flask, smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL quotes the input it refused ("invalid input syntax ...: "<the subject>""):
+    the sender logs the error's kind and statement only, as the app does."""
+    with db.sessionmaker(app)() as writer:
+        enqueue(writer, Mail("p@example.org", "Sara Ahmadi signed", "t", "h"), utcnow())
+        writer.commit()
+    trigger = text(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN PERFORM NEW.subject::integer; RETURN NEW; END $$; "
+        "CREATE TRIGGER refuse BEFORE UPDATE ON outbox_message "
+        "FOR EACH ROW EXECUTE FUNCTION refuse()"
+    )
+    with db.engine(app).begin() as connection:
+        connection.execute(trigger)
+    try:
+        with caplog.at_level(logging.ERROR, logger="widget"):
+            sender.run(
+                db.sessionmaker(app),
+                transport(smtp_server),
+                sleep=lambda _s: None,
+                keep_going=iter([True, False]).__next__,
+            )
+    finally:
+        with db.engine(app).begin() as connection:
+            connection.execute(
+                text("DROP TRIGGER refuse ON outbox_message; DROP FUNCTION refuse()")
+            )
+    [record] = caplog.records
+    assert record.getMessage().startswith(
+        "outbox: database error, retrying in 4 s: DataError from "
+        "psycopg.errors.InvalidTextRepresentation (22P02) in: UPDATE outbox_message SET"
+    )
+    assert "Sara" not in caplog.text and "invalid input" not in caplog.text
+    assert smtp_server.mailbox.messages == []

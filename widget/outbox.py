@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .clock import utcnow
+from .logs import summary
 from .models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -318,8 +319,6 @@ def stored_text(text: str) -> str:
 
 
 def database_problem(error: SQLAlchemyError) -> str:
-    """The driver's complaint without SQLAlchemy's statement and parameters (they may hold
-    personal data)."""
-    original = getattr(error, "orig", None) or error
-    first_line = str(original).strip().splitlines()[:1]
-    return without_addresses(f"{type(original).__name__}: {' '.join(first_line)}")[:300]
+    """What failed, told as every log line tells it (``logs.summary``): the driver's message
+    can carry values (PostgreSQL quotes the input it refused), so it is never included."""
+    return summary(error)
