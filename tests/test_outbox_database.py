@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -110,6 +112,36 @@ def test_a_sent_mail_is_recorded_once_the_database_takes_writes_again_and_never_
     assert len(messages) == 3
     assert all("was sent but recording it failed" in m for m in messages)
     assert not any("@" in m or "[SQL:" in m or "parameters" in m for m in messages)
+
+
+def test_a_second_sender_leaves_a_sent_mail_alone_through_a_long_recording_outage(
+    app: Flask, smtp_server: SmtpServer, session: Session, switch: WriteSwitch
+) -> None:
+    """The database refuses writes for ten minutes (of a clock the test moves) right after the
+    relay accepted a mail; a second sender runs as it comes back, before the first retries."""
+    queue(app, 1)
+    real = transport(smtp_server)
+    clock = [utcnow()]
+    accepted_at = clock[0]
+    second: list[Any] = []
+
+    class RefuseWritesAfterSending:
+        def send(self, message: OutboxMessage) -> None:
+            real.send(message)
+            switch.refusing = True
+
+    def sleep(_seconds: float) -> None:
+        clock[0] += timedelta(minutes=10)
+        switch.refusing = False
+        second.append(deliver_due(db.sessionmaker(app), real, lambda: clock[0]))
+
+    first = deliver_due(
+        db.sessionmaker(app), RefuseWritesAfterSending(), lambda: clock[0], sleep=sleep
+    )
+    assert (first.sent, second[0].handled) == (1, 0)
+    assert received(smtp_server) == ["p0@example.org"]
+    [message] = rows(session)
+    assert (message.sent_at, message.claimed_until) == (accepted_at, None)  # not when recorded
 
 
 def test_the_sender_loop_outlives_a_database_that_refuses_writes(

@@ -29,9 +29,11 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
-#: how long a sender may hold a message before another may take it over; a delivery's own
-#: deadline (``SmtpTransport.deadline``) is far shorter, so a lease never runs out mid-send
-CLAIM_LEASE = timedelta(minutes=5)
+#: how long a sender may hold a message before another may take it over: a delivery's own
+#: deadline (``SmtpTransport.deadline``, 1 min) plus the time a sender that got its mail
+#: accepted keeps retrying to record that before anyone else may send it (a database outage);
+#: a sender killed mid-send delays that one message this long
+CLAIM_LEASE = timedelta(minutes=15)
 #: after SMTP accepted a message, recording that is retried this often, at most this far apart
 RECORD_RETRY_FIRST = 0.5
 RECORD_RETRY_LONGEST = 30.0
@@ -183,7 +185,7 @@ def deliver_due(
             else:
                 report.retrying += 1
         else:
-            _record_sent(make_session, message, clock, sleep)
+            _record_sent(make_session, message, clock(), sleep)
             report.sent += 1
     return report
 
@@ -258,10 +260,12 @@ def _record_refusal(
 
 
 def _record_sent(
-    make_session: sessionmaker[Session], message: OutboxMessage, clock: Clock, sleep: Sleep
+    make_session: sessionmaker[Session], message: OutboxMessage, sent_at: datetime, sleep: Sleep
 ) -> None:
-    """SMTP accepted it: record that, however long the database takes. Releasing it unrecorded
-    would send it again; while we retry, our claim keeps other senders off it."""
+    """SMTP accepted it: record that, however long the database takes; this sender never
+    releases it unrecorded, so it never sends it twice. Other senders stay off it for the
+    rest of the claim (``CLAIM_LEASE``); after a longer outage one may send it again, with
+    the same Message-ID, so receivers can drop the duplicate."""
     wait = RECORD_RETRY_FIRST
     while True:
         try:
@@ -270,7 +274,7 @@ def _record_sent(
                     statement: Any = delete(OutboxMessage)
                 else:
                     statement = update(OutboxMessage).values(
-                        sent_at=clock(),
+                        sent_at=sent_at,
                         next_attempt_at=None,
                         claimed_until=None,
                         attempts=OutboxMessage.attempts + 1,
