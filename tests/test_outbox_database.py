@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -112,6 +114,36 @@ def test_a_sent_mail_is_recorded_once_the_database_takes_writes_again_and_never_
     assert not any("@" in m or "[SQL:" in m or "parameters" in m for m in messages)
 
 
+def test_a_second_sender_leaves_a_sent_mail_alone_through_a_long_recording_outage(
+    app: Flask, smtp_server: SmtpServer, session: Session, switch: WriteSwitch
+) -> None:
+    """The database refuses writes for ten minutes (of a clock the test moves) right after the
+    relay accepted a mail; a second sender runs as it comes back, before the first retries."""
+    queue(app, 1)
+    real = transport(smtp_server)
+    clock = [utcnow()]
+    accepted_at = clock[0]
+    second: list[Any] = []
+
+    class RefuseWritesAfterSending:
+        def send(self, message: OutboxMessage) -> None:
+            real.send(message)
+            switch.refusing = True
+
+    def sleep(_seconds: float) -> None:
+        clock[0] += timedelta(minutes=10)
+        switch.refusing = False
+        second.append(deliver_due(db.sessionmaker(app), real, lambda: clock[0]))
+
+    first = deliver_due(
+        db.sessionmaker(app), RefuseWritesAfterSending(), lambda: clock[0], sleep=sleep
+    )
+    assert (first.sent, second[0].handled) == (1, 0)
+    assert received(smtp_server) == ["p0@example.org"]
+    [message] = rows(session)
+    assert (message.sent_at, message.claimed_until) == (accepted_at, None)  # not when recorded
+
+
 def test_the_sender_loop_outlives_a_database_that_refuses_writes(
     app: Flask,
     smtp_server: SmtpServer,
@@ -184,3 +216,44 @@ def test_postgres_dropping_every_connection_mid_batch_loses_and_repeats_nothing(
         with cleanup.begin() as connection:
             connection.execute(text("TRUNCATE outbox_message RESTART IDENTITY CASCADE"))
         cleanup.dispose()
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_the_sender_never_logs_the_database_message_it_may_quote_values_from(
+    app: Flask, smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL quotes the input it refused ("invalid input syntax ...: "<the subject>""):
+    the sender logs the error's kind and statement only, as the app does."""
+    with db.sessionmaker(app)() as writer:
+        enqueue(writer, Mail("p@example.org", "Sara Ahmadi signed", "t", "h"), utcnow())
+        writer.commit()
+    trigger = text(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN PERFORM NEW.subject::integer; RETURN NEW; END $$; "
+        "CREATE TRIGGER refuse BEFORE UPDATE ON outbox_message "
+        "FOR EACH ROW EXECUTE FUNCTION refuse()"
+    )
+    with db.engine(app).begin() as connection:
+        connection.execute(trigger)
+    try:
+        with caplog.at_level(logging.ERROR, logger="widget"):
+            sender.run(
+                db.sessionmaker(app),
+                transport(smtp_server),
+                sleep=lambda _s: None,
+                keep_going=iter([True, False]).__next__,
+            )
+    finally:
+        with db.engine(app).begin() as connection:
+            connection.execute(
+                text("DROP TRIGGER refuse ON outbox_message; DROP FUNCTION refuse()")
+            )
+    [record] = caplog.records
+    assert record.getMessage().startswith(
+        "outbox: database error, retrying in 4 s: DataError from "
+        "psycopg.errors.InvalidTextRepresentation (22P02) in: UPDATE outbox_message SET"
+    )
+    assert "Sara" not in caplog.text and "invalid input" not in caplog.text
+    assert smtp_server.mailbox.messages == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +49,14 @@ class Relay:
     #: RCPT TO for this address answers a byte at a time, never finishing the line
     trickle_for: str | None = None
     seen_message_ids: list[str] = field(default_factory=list)
+    #: EHLO is never answered (the relay hangs after its greeting)
+    hang_at_ehlo: bool = False
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+        while self.hang_at_ehlo and not server.transport.is_closing():
+            await asyncio.sleep(0.05)
+        session.host_name = hostname
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
         if self.mail_answer:
@@ -165,9 +174,9 @@ def test_a_wrong_relay_password_keeps_every_mail_queued_and_pauses(
         report = deliver_due(db.sessionmaker(app), transport(relay, "u:wrong@"), at(now))
     assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
     assert report.relay_refused is not None and "535" in report.relay_refused
-    assert [(m.attempts, m.failed_at) for m in rows(session)] == [(1, None)] + [(0, None)] * 4
+    assert [(m.attempts, m.failed_at) for m in rows(session)] == [(0, None)] * 5
     first = rows(session)[0]
-    assert first.next_attempt_at == now + timedelta(seconds=30)
+    assert first.next_attempt_at == now
     assert first.last_error.startswith("SMTPAuthenticationError: 535")
     [alert] = caplog.records
     assert alert.levelno == logging.ERROR
@@ -177,6 +186,32 @@ def test_a_wrong_relay_password_keeps_every_mail_queued_and_pauses(
     report = deliver_due(db.sessionmaker(app), transport(relay, "u:right@"), at(later))
     assert report.sent == 5
     assert sorted(m["To"] for m in relay.received) == addresses(5)
+
+
+def test_a_long_relay_outage_costs_no_message_its_attempts(
+    app: Flask, relay: Relay, session: Session
+) -> None:
+    """Refusals of us back off the pass, not the message: once the relay takes us again, the
+    first ordinary temporary error is the message's first failed attempt, not its last."""
+    relay.password = "right"
+    queue(app, "a@example.org")
+    now = utcnow()
+    for _pass in range(MAX_ATTEMPTS + 2):
+        report = deliver_due(db.sessionmaker(app), transport(relay, "u:wrong@"), at(now))
+        assert report.relay_refused is not None
+        now += timedelta(hours=2)
+    [message] = rows(session)
+    assert (message.attempts, message.failed_at) == (0, None)
+
+    relay.data_answers = ["451 4.3.0 Temporary local problem, try later"]
+    report = deliver_due(db.sessionmaker(app), transport(relay, "u:right@"), at(now))
+    assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
+    [message] = rows(session)
+    assert (message.attempts, message.failed_at) == (1, None)
+    assert message.next_attempt_at == now + timedelta(seconds=30)
+    later = now + timedelta(minutes=1)
+    assert deliver_due(db.sessionmaker(app), transport(relay, "u:right@"), at(later)).sent == 1
+    assert [m["To"] for m in relay.received] == ["a@example.org"]
 
 
 def test_a_relay_wide_554_to_mail_from_fails_nothing_even_after_many_tries(
@@ -206,6 +241,30 @@ def test_a_relay_that_is_down_fails_nothing(app: Flask, session: Session) -> Non
     assert "ConnectionRefusedError" in rows(session)[0].last_error
 
 
+@pytest.mark.parametrize("hangs_at", ["greeting", "ehlo"])
+def test_a_relay_that_hangs_before_mail_from_is_a_refusal_of_us(
+    app: Flask, relay: Relay, session: Session, hangs_at: str
+) -> None:
+    """A hung relay would hang for every message: the pass stops at the first one and no
+    message loses an attempt, instead of each burning its tries on the deadline."""
+    queue(app, *addresses(3))
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never says a word
+        if hangs_at == "greeting":
+            url = f"smtp://127.0.0.1:{silent.getsockname()[1]}?timeout=2"
+            smtp = SmtpTransport(parse_mail_url(url), SENDER, deadline=1.0)
+        else:
+            relay.hang_at_ehlo = True
+            smtp = transport(relay, deadline=1.0)
+        report = deliver_due(db.sessionmaker(app), smtp)
+    assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
+    assert report.relay_refused is not None
+    assert report.relay_refused.startswith("no complete answer within 1 s")
+    assert [(m.attempts, m.failed_at, m.claimed_until) for m in rows(session)] == [
+        (0, None, None)
+    ] * 3
+    assert relay.received == []
+
+
 def test_one_refused_recipient_fails_alone_and_its_address_is_not_kept(
     app: Flask, relay: Relay, session: Session
 ) -> None:
@@ -219,6 +278,22 @@ def test_one_refused_recipient_fails_alone_and_its_address_is_not_kept(
     assert sorted(m["To"] for m in relay.received) == ["a@example.org", "b@example.org"]
 
 
+def test_control_characters_in_relay_replies_are_stored_as_spaces(
+    app: Flask, relay: Relay, session: Session
+) -> None:
+    """PostgreSQL refuses a NUL in text: stored as it came, it would abort every pass."""
+    relay.refused["gone@example.org"] = "550 5.1.1 no such\x00mailbox\x07\x1b"
+    relay.data_answers = ["250 OK", "554 rejected:\x00\x7f\x9bspam"]
+    queue(app, "gone@example.org", "a@example.org", "spam@example.org")
+    report = deliver_due(db.sessionmaker(app), transport(relay))
+    assert (report.sent, report.retrying, report.failed) == (1, 0, 2)
+    gone, sent, spam = rows(session)
+    assert gone.last_error == "recipient refused: 550 5.1.1 no such mailbox"
+    assert spam.last_error == "message refused at DATA: 554 rejected: spam"
+    assert sent.sent_at is not None
+    assert [m["To"] for m in relay.received] == ["a@example.org"]
+
+
 def test_relay_access_denied_at_rcpt_is_a_refusal_of_us(
     app: Flask, relay: Relay, session: Session
 ) -> None:
@@ -227,6 +302,39 @@ def test_relay_access_denied_at_rcpt_is_a_refusal_of_us(
     report = deliver_due(db.sessionmaker(app), transport(relay))
     assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
     assert [m.failed_at for m in rows(session)] == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("answer", "fails_that_mail"),
+    [
+        ("554 Transaction failed", True),
+        ("550 5.0.0 Message rejected", True),
+        ("552 5.3.4 Message too big for system", True),
+        ("554 5.7.1 Sender address not authorised for this relay", False),
+        ("451 4.7.1 Please try again later (rate limit)", False),
+        ("421 4.3.2 Service shutting down", False),
+    ],
+)
+def test_a_refusal_at_data_fails_that_mail_unless_it_is_about_us(
+    app: Flask, relay: Relay, session: Session, answer: str, fails_that_mail: bool
+) -> None:
+    relay.data_answers = [answer]
+    queue(app, "a@example.org", "b@example.org", "c@example.org")
+    now = utcnow()
+    report = deliver_due(db.sessionmaker(app), transport(relay), at(now))
+    first = rows(session)[0]
+    assert first.last_error == f"message refused at DATA: {answer}"
+    if fails_that_mail:
+        assert (report.sent, report.retrying, report.failed) == (2, 0, 1)
+        assert report.relay_refused is None
+        assert (first.attempts, first.next_attempt_at) == (1, None)
+        assert first.failed_at == now
+        assert sorted(m["To"] for m in relay.received) == ["b@example.org", "c@example.org"]
+    else:
+        assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
+        assert report.relay_refused == f"message refused at DATA: {answer}"
+        assert (first.attempts, first.failed_at, first.next_attempt_at) == (0, None, now)
+        assert relay.received == []
 
 
 @pytest.mark.parametrize("misbehaviour", ["quit-500", "drop-at-quit"])

@@ -39,6 +39,12 @@ def describe(error: BaseException) -> str:
     return "".join(lines).rstrip()
 
 
+def summary(error: BaseException) -> str:
+    """``describe``'s last word on one line, for a log message: the error's kind (a database
+    error's code and SQL statement), never the values its message may carry."""
+    return " ".join(_kind(error).split())
+
+
 def _kind(error: BaseException) -> str:
     name = type(error).__qualname__
     if isinstance(error, StatementError):

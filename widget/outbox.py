@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .clock import utcnow
+from .logs import summary
 from .models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,11 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
-#: how long a sender may hold a message before another may take it over; a delivery's own
-#: deadline (``SmtpTransport.deadline``) is far shorter, so a lease never runs out mid-send
-CLAIM_LEASE = timedelta(minutes=5)
+#: how long a sender may hold a message before another may take it over: a delivery's own
+#: deadline (``SmtpTransport.deadline``, 1 min) plus the time a sender that got its mail
+#: accepted keeps retrying to record that before anyone else may send it (a database outage);
+#: a sender killed mid-send delays that one message this long
+CLAIM_LEASE = timedelta(minutes=15)
 #: after SMTP accepted a message, recording that is retried this often, at most this far apart
 RECORD_RETRY_FIRST = 0.5
 RECORD_RETRY_LONGEST = 30.0
@@ -58,7 +61,7 @@ class DeliveryFailure(Exception):
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason = without_addresses(reason)[:2000]
+        self.reason = stored_text(reason)
 
 
 class PermanentFailure(DeliveryFailure):
@@ -171,7 +174,7 @@ def deliver_due(
             transport.send(message)
         except RelayRefused as error:
             log.error("outbox: the relay refused us, pausing: %s", error.reason)
-            _record_failure(make_session, message, error.reason, clock(), give_up=False)
+            _record_refusal(make_session, message, error.reason, clock())
             report.retrying += 1
             report.relay_refused = error.reason
             break
@@ -182,7 +185,7 @@ def deliver_due(
             else:
                 report.retrying += 1
         else:
-            _record_sent(make_session, message, clock, sleep)
+            _record_sent(make_session, message, clock(), sleep)
             report.sent += 1
     return report
 
@@ -211,7 +214,7 @@ def _fail(
     if isinstance(error, DeliveryFailure):
         reason = error.reason
     else:
-        reason = without_addresses(f"{type(error).__name__}: {error}")[:2000]
+        reason = stored_text(f"{type(error).__name__}: {error}")
     permanent = not isinstance(error, TemporaryFailure)
     gave_up = permanent or message.attempts + 1 >= MAX_ATTEMPTS
     log.warning(
@@ -244,11 +247,25 @@ def _record_failure(
         session.commit()
 
 
-def _record_sent(
-    make_session: sessionmaker[Session], message: OutboxMessage, clock: Clock, sleep: Sleep
+def _record_refusal(
+    make_session: sessionmaker[Session], message: OutboxMessage, reason: str, now: datetime
 ) -> None:
-    """SMTP accepted it: record that, however long the database takes. Releasing it unrecorded
-    would send it again; while we retry, our claim keeps other senders off it."""
+    """The relay refused us, not this message: its attempts stay as they were (the pass backs
+    off instead). It goes behind the messages due now, so a refusal that was about it after all
+    cannot hold the others back."""
+    values = {"last_error": reason, "claimed_until": None, "next_attempt_at": now}
+    with make_session() as session:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(values))
+        session.commit()
+
+
+def _record_sent(
+    make_session: sessionmaker[Session], message: OutboxMessage, sent_at: datetime, sleep: Sleep
+) -> None:
+    """SMTP accepted it: record that, however long the database takes; this sender never
+    releases it unrecorded, so it never sends it twice. Other senders stay off it for the
+    rest of the claim (``CLAIM_LEASE``); after a longer outage one may send it again, with
+    the same Message-ID, so receivers can drop the duplicate."""
     wait = RECORD_RETRY_FIRST
     while True:
         try:
@@ -257,7 +274,7 @@ def _record_sent(
                     statement: Any = delete(OutboxMessage)
                 else:
                     statement = update(OutboxMessage).values(
-                        sent_at=clock(),
+                        sent_at=sent_at,
                         next_attempt_at=None,
                         claimed_until=None,
                         attempts=OutboxMessage.attempts + 1,
@@ -295,9 +312,17 @@ def without_addresses(text: str) -> str:
     return _ADDRESS.sub("[address]", text)
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def stored_text(text: str) -> str:
+    """A relay's reply as we store, log and show it: PostgreSQL refuses a NUL (which would abort
+    every pass that meets the message) and a line break would forge log lines, so each run of
+    control characters becomes one space; and no address."""
+    return without_addresses(_CONTROLS.sub(" ", text)).strip()[:2000]
+
+
 def database_problem(error: SQLAlchemyError) -> str:
-    """The driver's complaint without SQLAlchemy's statement and parameters (they may hold
-    personal data)."""
-    original = getattr(error, "orig", None) or error
-    first_line = str(original).strip().splitlines()[:1]
-    return without_addresses(f"{type(original).__name__}: {' '.join(first_line)}")[:300]
+    """What failed, told as every log line tells it (``logs.summary``): the driver's message
+    can carry values (PostgreSQL quotes the input it refused), so it is never included."""
+    return summary(error)

@@ -1,7 +1,8 @@
 """What the mail queue looks like (for /healthz and staff) and sending failed mail again.
 
 Nothing here reads a recipient's address or a body: staff and monitors see ids, kinds, times,
-attempts and the stored reason (kept free of addresses by ``outbox.without_addresses``).
+attempts and the stored reason (kept free of addresses and control characters by
+``outbox.stored_text``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """SMTP delivery of one outbox message, telling whose fault a failure is, within a deadline.
 
 A refusal of one recipient fails that message; a refusal of us (authentication, connection,
-TLS, a policy or relay-wide 5xx) keeps every message queued; once DATA is accepted the message
-is sent, whatever QUIT answers. The whole conversation has a deadline, not each socket read, so
-a relay that trickles bytes holds one message for a bounded time and never the queue.
+TLS, a relay that hangs before MAIL FROM, a policy or relay-wide 5xx) keeps every message
+queued; once DATA is accepted the message is sent, whatever QUIT answers. The whole conversation
+has a deadline, not each socket read, so a relay that trickles bytes holds one message for a
+bounded time and never the queue.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from .settings import MailURL
 DEFAULT_DEADLINE = 60.0
 #: enhanced status classes (RFC 3463) that are about the recipient's mailbox or address
 RECIPIENT_SUBJECTS = ("1", "2")
-#: ... and about this message's content (size, media): the message can never go as it is
-CONTENT_SUBJECTS = ("3", "6")
+#: ... and about security or policy (our authentication, our address, our host): about us
+POLICY_SUBJECT = "7"
 
 
 class SmtpTransport:
@@ -46,11 +47,14 @@ class SmtpTransport:
             try:
                 smtp = self._connect(deadline)
             except (smtplib.SMTPException, OSError) as error:
-                raise deadline.explain(error) or refusal_of_us(error) from error
+                # a relay that is down or hangs before MAIL FROM would hang for every message
+                late = deadline.explain(error)
+                raise (RelayRefused(late) if late else refusal_of_us(error)) from error
             try:
                 smtp.send_message(mail)
             except (smtplib.SMTPException, OSError) as error:
-                raise deadline.explain(error) or classify(error) from error
+                late = deadline.explain(error)
+                raise (TemporaryFailure(late) if late else classify(error)) from error
             finally:
                 close_quietly(smtp)
 
@@ -77,8 +81,11 @@ class SmtpTransport:
         deadline.watch(smtp)
         try:
             smtp.connect(url.host, url.port)
+            # EHLO here, not inside ``send_message``: its trouble is the relay's, not a message's
+            smtp.ehlo_or_helo_if_needed()
             if url.starttls:
                 smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo_or_helo_if_needed()
             if url.username:
                 smtp.login(url.username, url.password or "")
         except BaseException:
@@ -134,11 +141,11 @@ class Deadline:
             except OSError:
                 pass  # already closed: nothing to interrupt
 
-    def explain(self, error: BaseException) -> TemporaryFailure | None:
-        """What went wrong, if it was our deadline: this message waits, the others go on."""
+    def explain(self, error: BaseException) -> str | None:
+        """What went wrong, if it was our deadline (the caller knows whose fault that is)."""
         if not self.expired:
             return None
-        return TemporaryFailure(f"no complete answer within {self.seconds:g} s ({error!r})")
+        return f"no complete answer within {self.seconds:g} s ({error!r})"
 
 
 def refusal_of_us(error: BaseException) -> RelayRefused:
@@ -156,11 +163,20 @@ def classify(error: BaseException) -> Exception:
         return _recipient_answer(code, reply)
     if isinstance(error, smtplib.SMTPNotSupportedError):
         return PermanentFailure(f"the relay cannot carry this message: {error}")
-    if isinstance(error, smtplib.SMTPDataError) and _subject(error.smtp_error) in CONTENT_SUBJECTS:
-        permanent = 500 <= error.smtp_code < 600
-        kind = PermanentFailure if permanent else TemporaryFailure
-        return kind(f"message refused at DATA: {error.smtp_code} {_text(error.smtp_error)}")
+    if isinstance(error, smtplib.SMTPDataError):
+        return _data_answer(error.smtp_code, error.smtp_error)
     return refusal_of_us(error)
+
+
+def _data_answer(code: int, reply: bytes | str) -> Exception:
+    """A refusal at DATA, after the relay accepted the recipient, is about this message (its
+    content, size, or what the mailbox makes of it): 5xx fails it, 4xx retries it. A 5.7.x or
+    4.7.x status (security or policy: our authentication, address or host) and 421 (the relay
+    closing) are about us. So a plain 554 never pauses the sender each time one message is due."""
+    text = f"message refused at DATA: {code} {_text(reply)}"
+    if _subject(reply) == POLICY_SUBJECT or code == 421:
+        return RelayRefused(text)
+    return PermanentFailure(text) if code >= 500 else TemporaryFailure(text)
 
 
 def _recipient_answer(code: int, reply: bytes) -> Exception:
