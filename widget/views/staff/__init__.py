@@ -78,7 +78,11 @@ def load_staff() -> Response | None:
 
 
 def sign_in_browser(staff: Any) -> None:
-    """A new session row, and its token in a fresh cookie."""
+    """A new session row, and its token in a fresh cookie; the browser's previous session row
+    ends first, or a copy of the old cookie would stay valid for the rest of its 8 hours."""
+    previous = session.get("staff_token")
+    if previous:
+        end_session(db.session, previous)
     session.clear()
     session.permanent = True
     session["staff_token"] = start_session(db.session, staff, clock.utcnow())
