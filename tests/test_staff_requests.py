@@ -22,6 +22,12 @@ CSV = "/staff/campaigns/ua-109-23/signatures.csv"
 STAFF_PAGE = "action-widget · staff"
 
 
+@pytest.fixture
+def settings_env() -> dict[str, str]:
+    """Served over HTTPS as in production: our pages' origin is ``https://localhost``."""
+    return {"WIDGET_PUBLIC_URL": "https://localhost"}
+
+
 def exports(session: Session) -> int:
     session.expire_all()
     return len(session.scalars(select(Audit).where(Audit.action == "export")).all())
@@ -70,6 +76,75 @@ def test_our_own_download_form_gets_the_csv(
         assert response.status_code == 200
         assert response.mimetype == "text/csv"
     assert exports(session) == 1
+
+
+CROSS_SITE = [
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {"Referer": "https://evil.example/page"},
+]
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE)
+def test_a_cross_site_link_while_signed_out_is_not_kept_for_after_sign_in(
+    staff: StaffActions, session: Session, headers: dict[str, str]
+) -> None:
+    staff.create("admin@example.org")
+    browser = staff.client()
+    followed = browser.get(CSV, headers=headers, **HTTPS)
+    assert followed.status_code == 403
+    assert "Location" not in followed.headers
+    assert "<h1>Download from the campaign page</h1>" in followed.get_data(as_text=True)
+    _, signed_in = staff.login("admin@example.org", client=browser)
+    assert signed_in.headers["Location"] == "/staff/"
+    after = browser.get("/staff/", headers={"Sec-Fetch-Site": "same-origin"}, **HTTPS)
+    assert after.status_code == 200
+    assert after.mimetype == "text/html"
+    assert exports(session) == 0
+
+
+def test_a_signed_out_request_for_the_csv_signs_in_to_the_dashboard(
+    staff: StaffActions, session: Session
+) -> None:
+    staff.create("admin@example.org")
+    browser = staff.client()
+    typed = browser.get(CSV, headers={"Sec-Fetch-Site": "none"}, **HTTPS)
+    assert typed.status_code == 302
+    assert typed.headers["Location"] == "/staff/login"
+    page = browser.get(f"/staff/login?next={CSV}", **HTTPS).get_data(as_text=True)
+    response = browser.post(
+        f"/staff/login?next={CSV}",
+        data={
+            "csrf_token": form_token(page),
+            "email": "admin@example.org",
+            "password": STAFF_PASSWORD,
+        },
+        **HTTPS,
+    )
+    assert response.headers["Location"] == "/staff/"
+    assert exports(session) == 0
+
+
+def test_a_signed_out_plain_page_is_kept_for_after_sign_in(staff: StaffActions) -> None:
+    response = staff.client().get("/staff/campaigns/ua-109-23/report", **HTTPS)
+    assert response.headers["Location"] == ("/staff/login?next=/staff/campaigns/ua-109-23/report?")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example", "Referer": "https://evil.example/staff/"},
+        {"Referer": "https://evil.example/staff/campaigns/ua-109-23"},
+    ],
+)
+def test_a_forged_host_does_not_make_its_own_pages_ours(
+    staff: StaffActions, session: Session, headers: dict[str, str]
+) -> None:
+    admin = staff.signed_in()
+    response = admin.get(CSV, headers={"Host": "evil.example", **headers}, **HTTPS)
+    assert response.status_code == 403
+    assert "<h1>Download from the campaign page</h1>" in response.get_data(as_text=True)
+    assert exports(session) == 0
 
 
 def test_the_campaign_page_downloads_with_a_same_origin_form(staff: StaffActions) -> None:

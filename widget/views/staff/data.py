@@ -19,8 +19,7 @@ from ...exports import ExportFilter, audit_export, csv_chunks
 from ...extensions import db
 from ...models import Audit
 from ...privacy import erase_supporter, find_by_email
-from ...security import is_own_navigation, origin_of
-from . import ButtonForm, StaffForm, admin_required, bp
+from . import ButtonForm, StaffForm, admin_required, bp, own_pages_only
 from .campaigns import campaign_or_404
 
 #: the abuse monitor's time span, in hours: a quarter of an hour to 30 days
@@ -58,18 +57,13 @@ def activity_hours() -> float | None:
 
 
 @bp.get("/campaigns/<slug>/signatures.csv")
+@own_pages_only
 @admin_required
 def signatures_csv(slug: str) -> Response | tuple[str, int]:
     """Streamed: rows go out as the database yields them, in constant memory. Only for our own
-    page's download form: a cross-site link would export (audited) in an admin's name."""
+    page's download form (``own_pages_only``): a cross-site link would export (audited) in an
+    admin's name."""
     campaign = campaign_or_404(slug)
-    if not is_own_navigation(request.headers, origin_of(request.host_url)):
-        return render_template(
-            "staff/message.html",
-            title="Download from the campaign page",
-            message="For the supporters' safety the signatures download only from the "
-            "campaign's staff page, not from a link on another site.",
-        ), 403
     filters = export_filter()
     if filters is None:
         return render_template(
