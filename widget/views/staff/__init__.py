@@ -36,7 +36,7 @@ from ...extensions import db
 from ...security import is_same_origin
 from ...staff import authenticate
 from ...staff_sessions import end_session, resume_session, start_session
-from .. import our_origin
+from .. import MalformedRequest, our_origin, refuse_nul
 
 bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder=str(paths.TEMPLATES))
 View = TypeVar("View", bound=Callable[..., Any])
@@ -67,6 +67,8 @@ class LoginForm(StaffForm):
 class ButtonForm(StaffForm):
     """A form that is only a button (sign out, close a campaign): still CSRF-protected."""
 
+
+bp.before_request(refuse_nul)
 
 #: endpoints that hand out supporters' data on a GET (``own_pages_only``)
 OWN_PAGES_ONLY: set[str] = set()
@@ -201,6 +203,15 @@ def client_error(error: HTTPException) -> HTTPException | tuple[str, int]:
         title=error.name,
         message="That request could not be used. Go back and try again from the staff pages.",
     ), code
+
+
+@bp.errorhandler(MalformedRequest)
+def malformed(error: MalformedRequest) -> tuple[str, int]:
+    return render_template(
+        "staff/message.html",
+        title="Bad request",
+        message="That request could not be used. Go back and try again from the staff pages.",
+    ), error.status
 
 
 @bp.errorhandler(403)

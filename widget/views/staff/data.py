@@ -31,8 +31,8 @@ class EraseForm(StaffForm):
 
 
 def export_filter() -> ExportFilter | None:
-    """The download form's filters, or None if one is malformed (a partner slug with a NUL
-    byte would make PostgreSQL raise)."""
+    """The download form's filters, or None if one is not what the form offers (a date, a
+    partner slug), so that the admin is told rather than handed an empty file."""
     since = request.args.get("since") or None
     partner = request.args.get("partner") or None
     try:
