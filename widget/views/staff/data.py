@@ -7,7 +7,7 @@ import math
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Response, g, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, g, render_template, request, stream_with_context
 from sqlalchemy import select
 from wtforms import EmailField
 from wtforms.validators import DataRequired, Email
@@ -111,13 +111,13 @@ def activity(slug: str) -> str | tuple[str, int]:
 
 @bp.route("/erase", methods=["GET", "POST"])
 @admin_required
-def erase() -> Any:
+def erase() -> tuple[str, int]:
     """Find a supporter's signatures by address; erase them all on their request."""
     form = EraseForm(request.args if request.method == "GET" else None, meta={"csrf": False})
-    found = (
-        find_by_email(db.session, form.email.data) if form.email.data and form.validate() else []
-    )
-    return render_template("staff/erase.html", form=form, found=found, button=ButtonForm())
+    valid = bool(form.email.data) and form.validate()
+    found = find_by_email(db.session, form.email.data) if valid else []
+    status = 400 if form.email.data and not valid else 200
+    return render_template("staff/erase.html", form=form, found=found, button=ButtonForm()), status
 
 
 @bp.post("/erase/confirm")
@@ -132,4 +132,4 @@ def erase_confirm() -> Any:
             message=f"{erased} signature(s) erased; the counts were corrected. "
             "The audit log records that an erasure happened, not whose.",
         )
-    return redirect(url_for("staff.erase"))
+    return render_template("staff/erase.html", form=form, found=[], button=ButtonForm()), 400

@@ -75,7 +75,7 @@ def partner(slug: str | None = None) -> Any:
             error = problem
         else:
             return redirect(url_for("staff.partners"))
-    status = 400 if error else 200
+    status = 400 if error or form.errors else 200
     return render_template("staff/partner.html", form=form, partner=existing, error=error), status
 
 
