@@ -58,6 +58,41 @@ def test_new_campaign_refuses_an_existing_slug_next_to_the_field(
     assert audits(session) == []
 
 
+def test_new_campaign_refuses_the_slug_new_which_is_the_editors_own_address(
+    staff: StaffActions, session: Session
+) -> None:
+    admin = staff.signed_in()
+    response = post(admin, "/staff/campaigns/new", {**CAMPAIGN_FORM, "slug": "new"})
+    assert response.status_code == 400
+    page = html.unescape(response.get_data(as_text=True))
+    assert (
+        '<p class="error" id="slug-error">slug: \'new\' is the staff area\'s own address; '
+        "choose another</p>"
+    ) in page
+    assert titles(session) == ["Stop deporting Afghan refugees"]
+    assert audits(session) == []
+
+
+def test_the_edit_page_saves_only_its_own_campaign(staff: StaffActions, session: Session) -> None:
+    admin = staff.signed_in()
+    text = (
+        (CAMPAIGNS / "ua-109-23.toml").read_text().replace('slug = "ua-109-23"', 'slug = "other"')
+    )
+    url = "/staff/campaigns/ua-109-23/edit"
+    token = form_token(get(admin, url).get_data(as_text=True))
+    response = admin.post(
+        url,
+        data={"csrf_token": token, "upload": (io.BytesIO(text.encode()), "c.toml")},
+        content_type="multipart/form-data",
+        **HTTPS,
+    )
+    assert response.status_code == 400
+    assert "slug: this file is for &#39;other&#39;, not &#39;ua-109-23&#39;" in (
+        response.get_data(as_text=True)
+    )
+    assert titles(session) == ["Stop deporting Afghan refugees"]
+
+
 def test_an_uploaded_file_cannot_overwrite_an_existing_campaign(
     staff: StaffActions, session: Session
 ) -> None:

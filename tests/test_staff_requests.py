@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from widget.campaigns import SLUG
 from widget.models import Audit
 
 from .conftest import STAFF_PASSWORD, StaffActions, form_token
@@ -20,6 +21,12 @@ from .test_staff import HTTPS, get, post
 
 CSV = "/staff/campaigns/ua-109-23/signatures.csv"
 STAFF_PAGE = "action-widget · staff"
+
+
+@pytest.fixture
+def settings_env() -> dict[str, str]:
+    """Served over HTTPS as in production: our pages' origin is ``https://localhost``."""
+    return {"WIDGET_PUBLIC_URL": "https://localhost"}
 
 
 def exports(session: Session) -> int:
@@ -70,6 +77,75 @@ def test_our_own_download_form_gets_the_csv(
         assert response.status_code == 200
         assert response.mimetype == "text/csv"
     assert exports(session) == 1
+
+
+CROSS_SITE = [
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {"Referer": "https://evil.example/page"},
+]
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE)
+def test_a_cross_site_link_while_signed_out_is_not_kept_for_after_sign_in(
+    staff: StaffActions, session: Session, headers: dict[str, str]
+) -> None:
+    staff.create("admin@example.org")
+    browser = staff.client()
+    followed = browser.get(CSV, headers=headers, **HTTPS)
+    assert followed.status_code == 403
+    assert "Location" not in followed.headers
+    assert "<h1>Download from the campaign page</h1>" in followed.get_data(as_text=True)
+    _, signed_in = staff.login("admin@example.org", client=browser)
+    assert signed_in.headers["Location"] == "/staff/"
+    after = browser.get("/staff/", headers={"Sec-Fetch-Site": "same-origin"}, **HTTPS)
+    assert after.status_code == 200
+    assert after.mimetype == "text/html"
+    assert exports(session) == 0
+
+
+def test_a_signed_out_request_for_the_csv_signs_in_to_the_dashboard(
+    staff: StaffActions, session: Session
+) -> None:
+    staff.create("admin@example.org")
+    browser = staff.client()
+    typed = browser.get(CSV, headers={"Sec-Fetch-Site": "none"}, **HTTPS)
+    assert typed.status_code == 302
+    assert typed.headers["Location"] == "/staff/login"
+    page = browser.get(f"/staff/login?next={CSV}", **HTTPS).get_data(as_text=True)
+    response = browser.post(
+        f"/staff/login?next={CSV}",
+        data={
+            "csrf_token": form_token(page),
+            "email": "admin@example.org",
+            "password": STAFF_PASSWORD,
+        },
+        **HTTPS,
+    )
+    assert response.headers["Location"] == "/staff/"
+    assert exports(session) == 0
+
+
+def test_a_signed_out_plain_page_is_kept_for_after_sign_in(staff: StaffActions) -> None:
+    response = staff.client().get("/staff/campaigns/ua-109-23/report", **HTTPS)
+    assert response.headers["Location"] == ("/staff/login?next=/staff/campaigns/ua-109-23/report?")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example", "Referer": "https://evil.example/staff/"},
+        {"Referer": "https://evil.example/staff/campaigns/ua-109-23"},
+    ],
+)
+def test_a_forged_host_does_not_make_its_own_pages_ours(
+    staff: StaffActions, session: Session, headers: dict[str, str]
+) -> None:
+    admin = staff.signed_in()
+    response = admin.get(CSV, headers={"Host": "evil.example", **headers}, **HTTPS)
+    assert response.status_code == 403
+    assert "<h1>Download from the campaign page</h1>" in response.get_data(as_text=True)
+    assert exports(session) == 0
 
 
 def test_the_campaign_page_downloads_with_a_same_origin_form(staff: StaffActions) -> None:
@@ -200,10 +276,22 @@ PATHS = [
 addresses = count(1)
 
 
+def query_status(url: str, param: str, value: str) -> int:
+    """What a staff page answers to ``?param=value``: NUL is refused at the door; a filter the
+    page cannot use is a 400 with its message; a value a page only shows back (the embed
+    generator's choices, a searched address with its error) or takes as a yes is no error."""
+    if url == CSV and param == "partner" and SLUG.fullmatch(value):
+        return 200  # a well-formed slug: the CSV of no partner's signatures
+    refused = (f"{CSV}?since", f"{CSV}?partner", "/staff/erase?email")
+    if "\x00" in value or f"{url}?{param}" in refused or url.endswith("/activity"):
+        return 400
+    return 200
+
+
 def assert_staff_answer(response, what: str) -> None:  # type: ignore[no-untyped-def]
-    assert 200 <= response.status_code < 500, (what, response.status_code)
-    if response.mimetype == "text/html" and response.status_code != 302:
-        assert STAFF_PAGE in response.get_data(as_text=True), what
+    assert 400 <= response.status_code < 500, (what, response.status_code)
+    assert response.mimetype == "text/html", what
+    assert STAFF_PAGE in response.get_data(as_text=True), what
 
 
 def environ() -> dict[str, object]:
@@ -245,7 +333,12 @@ def test_sign_in_answers_no_500_to_malformed_fields(app: Flask, staff: StaffActi
             assert_staff_answer(response, f"login {field}={value!r:.40}")
     for value in BAD_VALUES:
         response = client.get("/staff/login", query_string={"next": value}, **HTTPS)
-        assert_staff_answer(response, f"login next={value!r:.40}")
+        # the sign-in page shows whatever ``next`` says; only a NUL is refused at the door
+        expected = 400 if "\x00" in value else 200
+        assert (response.status_code, STAFF_PAGE in response.get_data(as_text=True)) == (
+            expected,
+            True,
+        ), f"login next={value!r:.40}"
 
 
 def test_no_staff_query_or_path_answers_500(staff: StaffActions, client: FlaskClient) -> None:
@@ -254,9 +347,50 @@ def test_no_staff_query_or_path_answers_500(staff: StaffActions, client: FlaskCl
         for param in params:
             for value in BAD_VALUES:
                 with admin.get(url, query_string={param: value}, **HTTPS) as response:
-                    assert_staff_answer(response, f"{url}?{param}={value!r:.40}")
+                    what = f"{url}?{param}={value!r:.40}"
+                    expected = query_status(url, param, value)
+                    assert response.status_code == expected, (what, response.status_code)
+                    if expected != 200 or response.mimetype == "text/html":
+                        assert STAFF_PAGE in response.get_data(as_text=True), what
     for path in PATHS:
-        for value in ["%00", "a%00b", "x" * 300, "%F0%9F%98%80", "UA-109-23"]:
+        for value in ["x" * 300, "%F0%9F%98%80", "UA-109-23", "new-"]:
             with admin.get(path.format(value), **HTTPS) as response:
                 assert response.status_code == 404, path.format(value)
                 assert STAFF_PAGE in response.get_data(as_text=True)
+
+
+def bad_request(response) -> None:  # type: ignore[no-untyped-def]
+    """The staff area's one answer to a NUL byte anywhere: 400 with its own page."""
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert STAFF_PAGE in page
+    assert "<h1>Bad request</h1>" in page
+
+
+@pytest.mark.parametrize("path", [p.format(v) for p in PATHS for v in ("%00", "a%00b")])
+def test_a_nul_byte_in_a_staff_path_is_refused_at_the_door(staff: StaffActions, path: str) -> None:
+    bad_request(staff.signed_in().get(path, **HTTPS))
+
+
+@pytest.mark.parametrize(
+    ("url", "param"), [(url, param) for url, params in QUERIES.items() for param in params]
+)
+def test_a_nul_byte_in_a_staff_query_is_refused_at_the_door(
+    staff: StaffActions, session: Session, url: str, param: str
+) -> None:
+    bad_request(staff.signed_in().get(url, query_string={param: "a\x00b"}, **HTTPS))
+    assert exports(session) == 0
+
+
+@pytest.mark.parametrize("field", ["email", "password", "csrf_token"])
+def test_a_nul_byte_in_the_sign_in_form_is_refused_at_the_door(
+    staff: StaffActions, field: str
+) -> None:
+    staff.create("admin@example.org")
+    client = staff.client()
+    page = client.get("/staff/login", **HTTPS).get_data(as_text=True)
+    data = {"csrf_token": form_token(page), "email": "admin@example.org"}
+    data["password"] = STAFF_PASSWORD
+    data[field] = data[field] + "\x00"
+    bad_request(client.post("/staff/login", data=data, **HTTPS))
+    bad_request(client.get("/staff/login", query_string={"next": "/staff/\x00"}, **HTTPS))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from widget import clock
 from widget.models import StaffSession
 
-from .conftest import STAFF_PASSWORD, StaffActions
+from .conftest import STAFF_PASSWORD, StaffActions, form_token
 from .test_staff import get, post
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -136,3 +136,50 @@ def test_a_session_ends_eight_hours_after_sign_in_even_in_constant_use(
 def test_the_page_links_to_change_password(staff: StaffActions) -> None:
     page = get(staff.signed_in(), "/staff/").get_data(as_text=True)
     assert '<a href="/staff/password">Change password</a>' in page
+
+
+def test_signing_in_again_ends_the_browsers_previous_session(
+    staff: StaffActions, session: Session
+) -> None:
+    admin = staff.signed_in()
+    thief = copy_of(admin, staff)
+    _, again = staff.login("admin@example.org", client=admin)
+    assert again.status_code == 302
+    assert signed_in(admin)
+    assert not signed_in(thief)
+    assert len(session.scalars(select(StaffSession)).all()) == 1
+
+
+def change_from(client: FlaskClient, address: str, current: str) -> int:
+    """One password change from ``address`` with the ``current`` password given; the status."""
+    environ = {"environ_base": {"REMOTE_ADDR": address}, "base_url": "https://localhost"}
+    page = client.get("/staff/password", **environ).get_data(as_text=True)
+    fields = {"current": current, "new": NEW_PASSWORD, "again": NEW_PASSWORD}
+    return client.post(
+        "/staff/password", data={"csrf_token": form_token(page), **fields}, **environ
+    ).status_code
+
+
+def test_wrong_current_passwords_spend_the_sign_in_budget(staff: StaffActions) -> None:
+    thief = staff.signed_in()
+    assert [change_from(thief, "203.0.113.9", f"guess {n}!") for n in range(5)] == [400] * 5
+    assert change_from(thief, "203.0.113.9", STAFF_PASSWORD) == 429
+    client = staff.client()
+    environ = {"environ_base": {"REMOTE_ADDR": "203.0.113.9"}, "base_url": "https://localhost"}
+    page = client.get("/staff/login", **environ).get_data(as_text=True)
+    fields = {"email": "admin@example.org", "password": STAFF_PASSWORD}
+    response = client.post(
+        "/staff/login", data={"csrf_token": form_token(page), **fields}, **environ
+    )
+    assert response.status_code == 429
+    assert "Too many sign-in attempts." in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("settings_env", [{"WIDGET_RATELIMIT_LOGIN_ACCOUNT": "3 per hour"}])
+def test_past_the_accounts_ceiling_a_session_gets_one_guess_per_address(
+    staff: StaffActions,
+) -> None:
+    thief = staff.signed_in()
+    assert [change_from(thief, f"203.0.113.{n}", "wrong!") for n in range(3)] == [400] * 3
+    assert change_from(thief, "203.0.113.50", "wrong!") == 400
+    assert change_from(thief, "203.0.113.50", "wrong!") == 429

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
+from widget import limits
+
 from .conftest import STAFF_PASSWORD, StaffActions, form_token
 from .test_staff import HTTPS, get
 
@@ -70,3 +72,24 @@ def test_other_accounts_are_not_slowed(app: Flask, staff: StaffActions) -> None:
     client, response = staff.login("other@example.org")
     assert response.status_code == 302
     assert get(client, "/staff/").status_code == 200
+
+
+@pytest.mark.parametrize("settings_env", [{"WIDGET_RATELIMIT_LOGIN_ACCOUNT": "10 per hour"}])
+def test_a_sign_in_past_the_ceiling_reads_each_window_once(
+    app: Flask, staff: StaffActions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staff.create("admin@example.org")
+    assert [attempt(app, f"203.0.113.{n}", "wrong!") for n in range(10)] == [401] * 10
+    strategy = limits.limiter.limiter
+    reads: list[tuple[str, str, str]] = []
+    read = strategy.get_window_stats
+
+    def counted(item, *identifiers):  # type: ignore[no-untyped-def]
+        reads.append((str(item), *identifiers))
+        return read(item, *identifiers)
+
+    monkeypatch.setattr(strategy, "get_window_stats", counted)
+    for address, status in (("203.0.113.1", 429), ("198.51.100.7", 302)):
+        reads.clear()
+        assert attempt(app, address, STAFF_PASSWORD) == status
+        assert len(reads) == len(set(reads)) == 3, reads

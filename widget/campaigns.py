@@ -20,6 +20,8 @@ from .origins import OriginError, check_origin
 ACTIONS = ("letter", "email", "call", "fax", "social")
 #: matched whole (``fullmatch``): ``$`` would let a trailing line break through
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+#: slugs that are the staff area's own paths (``/staff/campaigns/new``), not campaigns
+RESERVED_SLUGS = frozenset({"new"})
 LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?")
 TARGET_FIELDS = ("name", "title", "address", "email", "phone", "fax", "social", "salutation")
 #: the target's fields that may span lines; the others end up in headers, links and one line
@@ -59,6 +61,10 @@ def parse_campaign(data: dict[str, Any]) -> dict[str, Any]:
         fields[key] = _text(data, key, limit, required=False)
     if not SLUG.fullmatch(fields["slug"]):
         raise CampaignFileError("slug", "use lowercase letters, digits and inner hyphens")
+    if fields["slug"] in RESERVED_SLUGS:
+        raise CampaignFileError(
+            "slug", f"{fields['slug']!r} is the staff area's own address; choose another"
+        )
     fields["targets"] = _targets(data.get("targets"))
     fields["languages"] = _list(data, "languages", LANGUAGE.fullmatch, "a code such as en or ur")
     fields["actions"] = _list(data, "actions", lambda a: a in ACTIONS, " or ".join(ACTIONS))
@@ -99,24 +105,25 @@ def save_campaign(
     now: datetime,
     *,
     actor: str | None,
-    only: str | None = None,
+    only_new: bool = False,
+    expected_slug: str | None = None,
 ) -> tuple[Campaign, bool]:
     """Validate ``data`` whole, then create or update the campaign with its slug (audited).
 
-    ``only="new"`` refuses a slug that exists (the staff's "New campaign": never overwrite
-    another campaign); ``only=<slug>`` accepts only that campaign (its edit page). Without
-    ``only`` it is create-or-update, the contract of ``campaign load``. ``actor`` (a staff
+    ``only_new`` refuses a slug that exists (the staff's "New campaign": never overwrite
+    another campaign); ``expected_slug`` accepts only that campaign (its edit page). Without
+    either it is create-or-update, the contract of ``campaign load``. ``actor`` (a staff
     email or ``cli:<user>``) goes into the audit log; None only seeds a database (tests).
     """
     fields = parse_campaign(data)
     slug = fields["slug"]
     campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
-    if only == "new" and campaign is not None:
+    if only_new and campaign is not None:
         raise CampaignFileError(
             "slug", f"a campaign {slug!r} exists already; change it from its own edit page"
         )
-    if only not in (None, "new") and slug != only:
-        raise CampaignFileError("slug", f"this file is for {slug!r}, not {only!r}")
+    if expected_slug is not None and slug != expected_slug:
+        raise CampaignFileError("slug", f"this file is for {slug!r}, not {expected_slug!r}")
     created = campaign is None
     if campaign is None:
         campaign = Campaign(created_at=now)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from flask import Flask, request
 from flask_limiter import Limiter
-from limits import RateLimitItem, parse_many
+from limits import RateLimitItem, WindowStats, parse_many
 
 from . import widget_state
 from .networks import client_network
@@ -141,12 +140,18 @@ def login_wait(email: str) -> int:
     account, client = _login_keys(email)
     try:
         strategy = limiter.limiter
-        own = parse_many(settings.ratelimit_login)
-        waits = [_wait(strategy, item, "login-client", client) for item in own]
+        own = [
+            (item, strategy.get_window_stats(item, "login-client", client))
+            for item in parse_many(settings.ratelimit_login)
+        ]
+        waits = [_wait(item, stats) for item, stats in own]
         if not any(waits):
             ceiling = parse_many(settings.ratelimit_login_account)
-            if any(_wait(strategy, item, "login-account", account) for item in ceiling):
-                waits = [_wait(strategy, item, "login-client", client, failed=1) for item in own]
+            if any(
+                _wait(item, strategy.get_window_stats(item, "login-account", account))
+                for item in ceiling
+            ):
+                waits = [_wait(item, stats, failed=1) for item, stats in own]
         return max(waits)
     except Exception:
         log.exception("rate limit storage unreachable: sign-in not limited per account")
@@ -172,10 +177,9 @@ def _login_keys(email: str) -> tuple[str, str]:
     return account, f"{account}/{client_ip()}"
 
 
-def _wait(strategy: Any, item: RateLimitItem, scope: str, key: str, failed: int = 0) -> int:
-    """Seconds until ``key`` may try again under ``item``: when its window is full, or (with
-    ``failed``) when it holds that many failures already."""
-    stats = strategy.get_window_stats(item, scope, key)
+def _wait(item: RateLimitItem, stats: WindowStats, failed: int = 0) -> int:
+    """Seconds until a key with these window ``stats`` may try again under ``item``: when its
+    window is full, or (with ``failed``) when it holds that many failures already."""
     used = item.amount - stats.remaining
     if used < (failed or item.amount):
         return 0

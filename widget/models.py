@@ -204,7 +204,6 @@ class StaffSession(Base):
     #: SHA-256 of the token in the cookie, never the token itself
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
-    last_seen_at: Mapped[datetime]
 
 
 class Audit(Base):

@@ -43,7 +43,7 @@ def save_partner(
     ``only_new`` refuses a slug that exists (the staff's "Add a partner" never overwrites one);
     ``partner add`` is create-or-update, its documented contract.
     """
-    if len(slug) > 64 or not SLUG.fullmatch(slug):
+    if not SLUG.fullmatch(slug):
         raise PartnerError(
             "slug", f"slug {slug[:70]!r}: use lowercase letters, digits and inner hyphens"
         )

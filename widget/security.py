@@ -64,35 +64,27 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def is_same_origin(headers: Mapping[str, str], our_origin: str) -> bool:
-    """Whether a state-changing request came from a page of ours (see the module docstring)."""
-    site = headers.get("Sec-Fetch-Site")
-    if site is not None:
-        return site == "same-origin"
-    origin = headers.get("Origin")
-    if origin is not None:
-        return origin == our_origin
-    return True
+def is_same_origin(
+    headers: Mapping[str, str], our_origin: str, *, navigation: bool = False
+) -> bool:
+    """Whether a request came from a page of ours (see the module docstring); ``our_origin`` is
+    the configured public origin, never one taken from the request's ``Host``.
 
-
-def is_own_navigation(headers: Mapping[str, str], our_origin: str) -> bool:
-    """Whether a GET that hands out personal data (the signatures CSV) came from our own page
-    or the address bar, not from a link or script on another site riding on the staff cookie
-    (``SameSite=Lax`` sends it on cross-site links).
-
-    ``Sec-Fetch-Site`` must be ``same-origin`` or ``none`` (typed, bookmarked). Browsers without
-    Fetch Metadata are judged by ``Origin`` and ``Referer``: either, if present, must be ours.
+    ``Sec-Fetch-Site`` must be ``same-origin``; with ``navigation`` (a GET that hands out data,
+    such as the signatures CSV, which ``SameSite=Lax`` cookies reach from a cross-site link)
+    ``none`` too: typed or bookmarked. Browsers without Fetch Metadata are judged by ``Origin``
+    and ``Referer``: either, if present, must be ours. With neither, it is not a browser.
     """
     site = headers.get("Sec-Fetch-Site")
     if site is not None:
-        return site in ("same-origin", "none")
-    for header in ("Origin", "Referer"):
-        value = headers.get(header)
-        if value is None:
-            continue
+        return site == "same-origin" or (navigation and site == "none")
+    origin = headers.get("Origin")
+    if origin is not None and origin != our_origin:
+        return False
+    referer = headers.get("Referer")
+    if referer is not None:
         try:
-            if origin_of(value) != our_origin:
-                return False
+            return origin_of(referer) == our_origin
         except ValueError:  # unparsable, e.g. "http://[::1"
             return False
     return True

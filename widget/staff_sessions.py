@@ -20,8 +20,6 @@ from .models import Staff, StaffSession
 
 #: from sign-in, not from the last request: a stolen session dies within a working day
 LIFETIME = timedelta(hours=8)
-#: ``last_seen_at`` is written at most this often, not on every page
-SEEN_EVERY = timedelta(minutes=1)
 
 
 def token_hash(token: str) -> str:
@@ -36,11 +34,7 @@ def start_session(session: Session, staff: Staff, now: datetime) -> str:
         )
     )
     token = secrets.token_urlsafe(32)
-    session.add(
-        StaffSession(
-            staff_id=staff.id, token_hash=token_hash(token), created_at=now, last_seen_at=now
-        )
-    )
+    session.add(StaffSession(staff_id=staff.id, token_hash=token_hash(token), created_at=now))
     session.commit()
     return token
 
@@ -57,9 +51,6 @@ def resume_session(session: Session, token: str, now: datetime) -> Staff | None:
     staff = session.get(Staff, row.staff_id)
     if staff is None or not staff.active:
         return None
-    if now - row.last_seen_at >= SEEN_EVERY:
-        row.last_seen_at = now
-        session.commit()
     return staff
 
 

@@ -112,13 +112,29 @@ def _refuse_malformed() -> None:
     """Refuse at the door what would otherwise reach the forms or the database half-understood:
     Flask-WTF would take a JSON body (a bare number, a list) or a file as form data, and
     PostgreSQL refuses NUL in text, so a NUL in a slug or a query would fail as a 500."""
-    if has_nul(request.path) or any(has_nul(k) or has_nul(v) for k, v in request.args.items(True)):
-        raise MalformedRequest(400)
+    refuse_nul_in_url()
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     if request.mimetype != FORM_TYPE and (request.content_length or request.mimetype):
         raise MalformedRequest(415)
     # Parsed now, under the body limit above, so that no later reader meets a surprise.
+    refuse_nul_in_form()
+
+
+def refuse_nul() -> None:
+    """No NUL in the path, the query or a form field (PostgreSQL refuses it in text): the guard
+    of every blueprint, so that no view or query needs its own check."""
+    refuse_nul_in_url()
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        refuse_nul_in_form()
+
+
+def refuse_nul_in_url() -> None:
+    if has_nul(request.path) or any(has_nul(k) or has_nul(v) for k, v in request.args.items(True)):
+        raise MalformedRequest(400)
+
+
+def refuse_nul_in_form() -> None:
     if any(has_nul(k) or has_nul(v) for k, v in request.form.items(True)):
         raise MalformedRequest(400)
 

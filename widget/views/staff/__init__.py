@@ -15,6 +15,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     g,
     redirect,
     render_template,
@@ -26,13 +27,16 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RoutingException
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
 from ... import clock, limits, paths
 from ...extensions import db
+from ...security import is_same_origin
 from ...staff import authenticate
 from ...staff_sessions import end_session, resume_session, start_session
+from .. import MalformedRequest, our_origin, refuse_nul
 
 bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder=str(paths.TEMPLATES))
 View = TypeVar("View", bound=Callable[..., Any])
@@ -64,21 +68,62 @@ class ButtonForm(StaffForm):
     """A form that is only a button (sign out, close a campaign): still CSRF-protected."""
 
 
+bp.before_request(refuse_nul)
+
+#: endpoints that hand out supporters' data on a GET (``own_pages_only``)
+OWN_PAGES_ONLY: set[str] = set()
+
+
+def own_pages_only(view: View) -> View:
+    """Served only to a request from our own pages or the address bar (Fetch Metadata): a
+    cross-site link rides on the ``SameSite=Lax`` cookie and would act in an admin's name.
+    Checked in ``load_staff`` before the session, so a signed-out request is refused too
+    rather than turned into a sign-in whose redirect would then come from our own page."""
+    OWN_PAGES_ONLY.add(f"{bp.name}.{view.__name__}")
+    return view
+
+
 @bp.before_request
-def load_staff() -> Response | None:
+def load_staff() -> Response | tuple[str, int] | None:
     """Every staff request finds its session row (``widget.staff_sessions``): a cookie whose
-    session was ended or is over 8 hours old signs nobody in."""
+    session was ended or is over 8 hours old signs nobody in. Signed out, a plain page is
+    remembered as ``next`` for after sign-in; a request that acts or hands out data is not."""
+    if request.endpoint in OWN_PAGES_ONLY and not is_same_origin(
+        request.headers, our_origin(), navigation=True
+    ):
+        return render_template(
+            "staff/message.html",
+            title="Download from the campaign page",
+            message="For the supporters' safety the signatures download only from the "
+            "campaign's staff page, not from a link on another site.",
+        ), 403
     token = session.get("staff_token")
     g.staff = resume_session(db.session, token, clock.utcnow()) if token else None
     if g.staff is None and token:
         session.clear()
     if g.staff is None and request.endpoint != "staff.login":
-        return redirect(url_for("staff.login", next=request.full_path))  # type: ignore[return-value]
+        target = request.full_path if is_plain_page(request.full_path) else None
+        return redirect(url_for("staff.login", next=target))  # type: ignore[return-value]
     return None
 
 
+def is_plain_page(target: str) -> bool:
+    """Whether ``target`` (a path and query below the app's root) is a staff page that a GET
+    only shows: the one kind of page a sign-in may lead on to."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    try:
+        endpoint, _args = adapter.match(target.split("?", 1)[0], method="GET")
+    except (RoutingException, HTTPException):
+        return False
+    return endpoint.startswith(f"{bp.name}.") and endpoint not in OWN_PAGES_ONLY
+
+
 def sign_in_browser(staff: Any) -> None:
-    """A new session row, and its token in a fresh cookie."""
+    """A new session row, and its token in a fresh cookie; the browser's previous session row
+    ends first, or a copy of the old cookie would stay valid for the rest of its 8 hours."""
+    previous = session.get("staff_token")
+    if previous:
+        end_session(db.session, previous)
     session.clear()
     session.permanent = True
     session["staff_token"] = start_session(db.session, staff, clock.utcnow())
@@ -132,7 +177,8 @@ def safe_next(target: str | None) -> str:
     """Only a path inside the staff area: never an open redirect to another site, and only
     printable ASCII (a line break would split the Location header)."""
     printable = target and all("!" <= char <= "~" and char != "\\" for char in target)
-    if printable and target.startswith(url_for("staff.dashboard")) and "//" not in target:
+    inside = printable and target.startswith(url_for("staff.dashboard")) and "//" not in target
+    if inside and is_plain_page(target[len(request.script_root) :]):
         return target
     return url_for("staff.dashboard")
 
@@ -157,6 +203,15 @@ def client_error(error: HTTPException) -> HTTPException | tuple[str, int]:
         title=error.name,
         message="That request could not be used. Go back and try again from the staff pages.",
     ), code
+
+
+@bp.errorhandler(MalformedRequest)
+def malformed(error: MalformedRequest) -> tuple[str, int]:
+    return render_template(
+        "staff/message.html",
+        title="Bad request",
+        message="That request could not be used. Go back and try again from the staff pages.",
+    ), error.status
 
 
 @bp.errorhandler(403)

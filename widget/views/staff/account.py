@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, render_template
+from flask import abort, g, render_template
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo
 
 from ... import limits
 from ...extensions import db
-from ...staff import MIN_PASSWORD_LENGTH, StaffError, change_password
+from ...staff import MIN_PASSWORD_LENGTH, StaffError, WrongPassword, change_password
 from . import StaffForm, bp, sign_in_browser
 
 
@@ -28,16 +28,24 @@ class PasswordForm(StaffForm):
 @bp.route("/password", methods=["GET", "POST"])
 @limits.limit_login
 def password() -> Any:
-    """A new password signs the account out of every other browser; this one stays in."""
+    """A new password signs the account out of every other browser; this one stays in. A wrong
+    current password spends the sign-in budget (``limits.login_failed``): a stolen session must
+    not be a faster way to guess the password than the sign-in page."""
     form = PasswordForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
+        wait = limits.login_wait(g.staff.email)
+        if wait:
+            abort(429, retry_after=wait)
         try:
             change_password(db.session, g.staff, form.current.data, form.new.data)
+        except WrongPassword as problem:
+            db.session.rollback()
+            limits.login_failed(g.staff.email)
+            errors["current"] = str(problem).capitalize() + "."
         except StaffError as problem:
             db.session.rollback()
-            field = "current" if "current" in str(problem) else "new"
-            errors[field] = str(problem).capitalize() + "."
+            errors["new"] = str(problem).capitalize() + "."
         else:
             sign_in_browser(g.staff)
             return render_template(

@@ -103,7 +103,8 @@ def edit(campaign: Campaign | None) -> Any:
                 data,
                 utcnow(),
                 actor=g.staff.email,
-                only=campaign.slug if campaign else "new",
+                only_new=campaign is None,
+                expected_slug=campaign.slug if campaign else None,
             )
         except CampaignFileError as error:
             db.session.rollback()

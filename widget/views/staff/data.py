@@ -7,7 +7,7 @@ import math
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Response, g, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, g, render_template, request, stream_with_context
 from sqlalchemy import select
 from wtforms import EmailField
 from wtforms.validators import DataRequired, Email
@@ -19,8 +19,7 @@ from ...exports import ExportFilter, audit_export, csv_chunks
 from ...extensions import db
 from ...models import Audit
 from ...privacy import erase_supporter, find_by_email
-from ...security import is_own_navigation, origin_of
-from . import ButtonForm, StaffForm, admin_required, bp
+from . import ButtonForm, StaffForm, admin_required, bp, own_pages_only
 from .campaigns import campaign_or_404
 
 #: the abuse monitor's time span, in hours: a quarter of an hour to 30 days
@@ -32,8 +31,8 @@ class EraseForm(StaffForm):
 
 
 def export_filter() -> ExportFilter | None:
-    """The download form's filters, or None if one is malformed (a partner slug with a NUL
-    byte would make PostgreSQL raise)."""
+    """The download form's filters, or None if one is not what the form offers (a date, a
+    partner slug), so that the admin is told rather than handed an empty file."""
     since = request.args.get("since") or None
     partner = request.args.get("partner") or None
     try:
@@ -58,18 +57,13 @@ def activity_hours() -> float | None:
 
 
 @bp.get("/campaigns/<slug>/signatures.csv")
+@own_pages_only
 @admin_required
 def signatures_csv(slug: str) -> Response | tuple[str, int]:
     """Streamed: rows go out as the database yields them, in constant memory. Only for our own
-    page's download form: a cross-site link would export (audited) in an admin's name."""
+    page's download form (``own_pages_only``): a cross-site link would export (audited) in an
+    admin's name."""
     campaign = campaign_or_404(slug)
-    if not is_own_navigation(request.headers, origin_of(request.host_url)):
-        return render_template(
-            "staff/message.html",
-            title="Download from the campaign page",
-            message="For the supporters' safety the signatures download only from the "
-            "campaign's staff page, not from a link on another site.",
-        ), 403
     filters = export_filter()
     if filters is None:
         return render_template(
@@ -117,13 +111,13 @@ def activity(slug: str) -> str | tuple[str, int]:
 
 @bp.route("/erase", methods=["GET", "POST"])
 @admin_required
-def erase() -> Any:
+def erase() -> tuple[str, int]:
     """Find a supporter's signatures by address; erase them all on their request."""
     form = EraseForm(request.args if request.method == "GET" else None, meta={"csrf": False})
-    found = (
-        find_by_email(db.session, form.email.data) if form.email.data and form.validate() else []
-    )
-    return render_template("staff/erase.html", form=form, found=found, button=ButtonForm())
+    valid = bool(form.email.data) and form.validate()
+    found = find_by_email(db.session, form.email.data) if valid else []
+    status = 400 if form.email.data and not valid else 200
+    return render_template("staff/erase.html", form=form, found=found, button=ButtonForm()), status
 
 
 @bp.post("/erase/confirm")
@@ -138,4 +132,4 @@ def erase_confirm() -> Any:
             message=f"{erased} signature(s) erased; the counts were corrected. "
             "The audit log records that an erasure happened, not whose.",
         )
-    return redirect(url_for("staff.erase"))
+    return render_template("staff/erase.html", form=form, found=[], button=ButtonForm()), 400

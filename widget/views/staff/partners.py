@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, StringField, TextAreaField
 
 from ... import LOCALES
-from ...campaigns import SLUG
 from ...clock import utcnow
 from ...extensions import db
 from ...models import Campaign, Partner, Signature
@@ -45,8 +44,7 @@ def partners() -> str:
 @bp.route("/partners/<slug>", methods=["GET", "POST"])
 @admin_required
 def partner(slug: str | None = None) -> Any:
-    known = slug is not None and SLUG.fullmatch(slug)
-    existing = db.session.scalar(select(Partner).where(Partner.slug == slug)) if known else None
+    existing = db.session.scalar(select(Partner).where(Partner.slug == slug)) if slug else None
     if slug and existing is None:
         abort(404)
     form = PartnerForm(
@@ -77,7 +75,7 @@ def partner(slug: str | None = None) -> Any:
             error = problem
         else:
             return redirect(url_for("staff.partners"))
-    status = 400 if error else 200
+    status = 400 if error or form.errors else 200
     return render_template("staff/partner.html", form=form, partner=existing, error=error), status
 
 
