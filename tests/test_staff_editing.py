@@ -217,3 +217,21 @@ def test_the_commands_stay_create_or_update_and_are_audited(
         (actor, "partner.create", {"partner": "courier"}),
         (actor, "partner.update", {"partner": "courier"}),
     ]
+
+
+def test_add_a_partner_refuses_the_slug_new_which_is_the_forms_own_address(
+    staff: StaffActions, session: Session
+) -> None:
+    admin = staff.signed_in()
+    response = post(
+        admin,
+        "/staff/partners/new",
+        {"slug": "new", "name": "New", "origins": "https://new.example"},
+    )
+    assert response.status_code == 400
+    page = html.unescape(response.get_data(as_text=True))
+    assert (
+        '<p class="error" id="slug-error">slug \'new\' is the staff area\'s own address; '
+        "choose another</p>"
+    ) in page
+    assert session.scalars(select(Partner)).all() == []

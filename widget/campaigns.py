@@ -21,6 +21,7 @@ ACTIONS = ("letter", "email", "call", "fax", "social")
 #: matched whole (``fullmatch``): ``$`` would let a trailing line break through
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 #: slugs that are the staff area's own paths (``/staff/campaigns/new``), not campaigns
+#: slugs that are paths of the staff area (``/staff/campaigns/new``, ``/staff/partners/new``)
 RESERVED_SLUGS = frozenset({"new"})
 LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?")
 TARGET_FIELDS = ("name", "title", "address", "email", "phone", "fax", "social", "salutation")

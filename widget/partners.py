@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .campaigns import SLUG, CampaignFileError, check_characters
+from .campaigns import RESERVED_SLUGS, SLUG, CampaignFileError, check_characters
 from .models import Audit, Campaign, Partner
 from .origins import OriginError, check_origin, is_origin
 
@@ -47,6 +47,8 @@ def save_partner(
         raise PartnerError(
             "slug", f"slug {slug[:70]!r}: use lowercase letters, digits and inner hyphens"
         )
+    if slug in RESERVED_SLUGS:
+        raise PartnerError("slug", f"slug {slug!r} is the staff area's own address; choose another")
     name = name.strip()
     if not 1 <= len(name) <= MAX_NAME:
         raise PartnerError("name", f"name: give 1 to {MAX_NAME} characters")
