@@ -10,6 +10,10 @@ import http.server
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 HERE = Path(__file__).resolve().parent
 WIDGET_PORT = int(os.environ.get("DEMO_WIDGET_PORT", "8000"))
@@ -38,12 +42,11 @@ def partner_server() -> http.server.ThreadingHTTPServer:
     return http.server.ThreadingHTTPServer(("127.0.0.1", PARTNER_PORT), PartnerPage)
 
 
-def main() -> None:
-    os.environ["FLASK_DEBUG"] = "1"  # the dev mailbox at /dev/mail exists only in debug
-    os.environ.setdefault("WIDGET_PUBLIC_URL", WIDGET_URL)  # where the links in mails point
+def prepare(app: Flask) -> None:
+    """Migrate, load the demo campaign, register the partner page and the staff account; safe
+    to run again on the same instance folder (``make demo`` twice)."""
     from sqlalchemy import select
 
-    from widget import create_app
     from widget.campaigns import load_campaign_file
     from widget.cli import upgrade_database
     from widget.clock import utcnow
@@ -53,14 +56,29 @@ def main() -> None:
     from widget.paths import CAMPAIGNS
     from widget.staff import create_staff
 
-    app = create_app()
     with app.app_context():
         upgrade_database(app)
         for file in sorted(CAMPAIGNS.glob("*.toml")):
-            load_campaign_file(db.session, file, utcnow())
-        save_partner(db.session, "daily-courier", "The Daily Courier", [PARTNER_URL], utcnow())
+            load_campaign_file(db.session, file, utcnow(), actor="demo")
+        save_partner(
+            db.session,
+            "daily-courier",
+            "The Daily Courier",
+            [PARTNER_URL],
+            utcnow(),
+            actor="demo",
+        )
         if db.session.scalar(select(Staff).where(Staff.email == DEMO_STAFF)) is None:
             create_staff(db.session, DEMO_STAFF, DEMO_PASSWORD, "admin", utcnow())
+
+
+def main() -> None:
+    os.environ["FLASK_DEBUG"] = "1"  # the dev mailbox at /dev/mail exists only in debug
+    os.environ.setdefault("WIDGET_PUBLIC_URL", WIDGET_URL)  # where the links in mails point
+    from widget import create_app
+
+    app = create_app()
+    prepare(app)
     partner = partner_server()
     threading.Thread(target=partner.serve_forever, daemon=True).start()
     print(
