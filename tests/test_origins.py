@@ -21,7 +21,7 @@ from widget.origins import OriginError, check_origin
 
 from .conftest import StaffActions
 from .test_campaigns import campaign_data, write_campaign
-from .test_staff import post
+from .test_staff import EDITOR_FORM, post
 
 BAD = [
     "https://a.example;",
@@ -153,16 +153,7 @@ def test_the_staff_editor_refuses_a_bad_origin_next_to_the_field(
     staff: StaffActions, session: Session
 ) -> None:
     admin = staff.signed_in()
-    form = {
-        "reference": "UA 1",
-        "title": "New title",
-        "summary": "S",
-        "ask": "A",
-        "targets": '[[targets]]\nname = "X"',
-        "languages": "en",
-        "actions": ["letter"],
-        "allowed_origins": "https://a.example\n'unsafe-inline'",
-    }
+    form = {**EDITOR_FORM, "allowed_origins": "https://a.example\n'unsafe-inline'"}
     response = post(admin, "/staff/campaigns/ua-109-23/edit", form)
     assert response.status_code == 400
     page = html.unescape(response.get_data(as_text=True))

@@ -22,6 +22,17 @@ from widget.tokens import verify_tokens
 from .conftest import SECRET, STAFF_PASSWORD, StaffActions, Supporter, form_token, link_claims
 
 HTTPS = {"base_url": "https://localhost"}
+#: a campaign editor form that saves: tests change one field of it
+EDITOR_FORM: dict[str, object] = {
+    "reference": "UA 1",
+    "title": "New title",
+    "summary": "S",
+    "ask": "A",
+    "targets": '[[targets]]\nname = "X"',
+    "languages": "en",
+    "actions": ["letter"],
+    "allowed_origins": "*",
+}
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
 EVERYONE = [
@@ -226,17 +237,7 @@ def test_the_editor_refuses_bad_input_saving_nothing(
     staff: StaffActions, session: Session, change: dict[str, str], field: str, message: str
 ) -> None:
     admin = staff.signed_in()
-    form = {
-        "reference": "UA 1",
-        "title": "New title",
-        "summary": "S",
-        "ask": "A",
-        "targets": '[[targets]]\nname = "X"',
-        "languages": "en",
-        "actions": ["letter"],
-        "allowed_origins": "*",
-        **change,
-    }
+    form = {**EDITOR_FORM, **change}
     response = post(admin, "/staff/campaigns/ua-109-23/edit", form)
     assert response.status_code == 400
     page = html.unescape(response.get_data(as_text=True))

@@ -17,18 +17,9 @@ from widget.paths import CAMPAIGNS
 
 from .conftest import StaffActions, form_token
 from .test_campaigns import write_campaign
-from .test_staff import HTTPS, get, post
+from .test_staff import EDITOR_FORM, HTTPS, get, post
 
-CAMPAIGN_FORM = {
-    "reference": "UA 1",
-    "title": "Someone else's campaign",
-    "summary": "S",
-    "ask": "A",
-    "targets": '[[targets]]\nname = "X"',
-    "languages": "en",
-    "actions": ["letter"],
-    "allowed_origins": "*",
-}
+CAMPAIGN_FORM = {**EDITOR_FORM, "title": "Someone else's campaign"}
 
 
 def audits(session: Session) -> list[tuple[str, str, dict[str, str]]]:

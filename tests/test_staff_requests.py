@@ -17,7 +17,7 @@ from widget.campaigns import SLUG
 from widget.models import Audit
 
 from .conftest import STAFF_PASSWORD, StaffActions, form_token
-from .test_staff import HTTPS, get, post
+from .test_staff import EDITOR_FORM, HTTPS, get, post
 
 CSV = "/staff/campaigns/ua-109-23/signatures.csv"
 STAFF_PAGE = "action-widget · staff"
@@ -206,17 +206,7 @@ def test_the_abuse_monitor_shows_a_usable_time_span(staff: StaffActions, hours: 
 def test_the_editor_refuses_a_goal_the_database_cannot_hold(
     staff: StaffActions, goal: str, message: str
 ) -> None:
-    form = {
-        "reference": "UA 1",
-        "title": "T",
-        "summary": "S",
-        "ask": "A",
-        "targets": '[[targets]]\nname = "X"',
-        "languages": "en",
-        "actions": ["letter"],
-        "allowed_origins": "*",
-        "goal": goal,
-    }
+    form = {**EDITOR_FORM, "goal": goal}
     response = post(staff.signed_in(), "/staff/campaigns/ua-109-23/edit", form)
     assert response.status_code == 400
     assert message in html.unescape(response.get_data(as_text=True))

@@ -242,9 +242,7 @@ def _record_failure(
         values |= {"failed_at": now, "next_attempt_at": None}
     else:
         values |= {"next_attempt_at": now + retry_delay(attempts)}
-    with make_session() as session:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(values))
-        session.commit()
+    _update(make_session, message.id, values)
 
 
 def _record_refusal(
@@ -253,9 +251,16 @@ def _record_refusal(
     """The relay refused us, not this message: its attempts stay as they were (the pass backs
     off instead). It goes behind the messages due now, so a refusal that was about it after all
     cannot hold the others back."""
-    values = {"last_error": reason, "claimed_until": None, "next_attempt_at": now}
+    _update(
+        make_session,
+        message.id,
+        {"last_error": reason, "claimed_until": None, "next_attempt_at": now},
+    )
+
+
+def _update(make_session: sessionmaker[Session], message_id: int, values: dict[str, Any]) -> None:
     with make_session() as session:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(values))
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(values))
         session.commit()
 
 
