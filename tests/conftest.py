@@ -121,13 +121,19 @@ def settings_env() -> dict[str, str]:
     return {}
 
 
-@pytest.fixture
-def app(database_url: str, tmp_path: Path, settings_env: dict[str, str]) -> Iterator[Flask]:
-    app = create_app(make_settings(database_url, tmp_path, **settings_env))
+def make_app(database_url: str, tmp_path: Path, **env: str) -> Flask:
+    """A test app on a migrated database, with the demo campaign loaded."""
+    app = create_app(make_settings(database_url, tmp_path, **env))
     app.config["TESTING"] = True
     with app.app_context():
         load_campaign_file(db.session, DEMO, utcnow())
         db.session.close()
+    return app
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, settings_env: dict[str, str]) -> Iterator[Flask]:
+    app = make_app(database_url, tmp_path, **settings_env)
     yield app
     db.engine(app).dispose()
 

@@ -21,13 +21,12 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from widget import create_app
 from widget.campaigns import load_campaign_file
 from widget.clock import utcnow
 from widget.extensions import db
 from widget.models import Signature
 
-from .conftest import DEMO, Supporter, form_token, make_settings
+from .conftest import Supporter, form_token, make_app, make_settings
 from .test_scale import gunicorn  # noqa: F401  (the fixture)
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
@@ -94,7 +93,7 @@ def test_a_nul_byte_anywhere_is_a_400_on_both_databases(
 
 
 def test_an_oversize_body_while_rate_limited_is_a_413(database_url: str, tmp_path: Path) -> None:
-    app = app_with(database_url, tmp_path, WIDGET_RATELIMIT_SIGN="1 per minute")
+    app = make_app(database_url, tmp_path, WIDGET_RATELIMIT_SIGN="1 per minute")
     supporter = Supporter(app.test_client())
     assert supporter.sign().status_code == 200
     assert supporter.sign(email="other@example.org").status_code == 429
@@ -102,15 +101,6 @@ def test_an_oversize_body_while_rate_limited_is_a_413(database_url: str, tmp_pat
     assert response.status_code == 413
     assert "That was too much text" in response.get_data(as_text=True)
     db.engine(app).dispose()
-
-
-def app_with(database_url: str, tmp_path: Path, **env: str) -> Flask:
-    app = create_app(make_settings(database_url, tmp_path, **env))
-    app.config["TESTING"] = True
-    with app.app_context():
-        load_campaign_file(db.session, DEMO, utcnow())
-        db.session.close()
-    return app
 
 
 # --- 29 and 5: a database that fails, through HTTP ---------------------------------------------
@@ -234,7 +224,7 @@ def test_a_lost_sqlite_database_answers_503_with_the_widgets_page(
 ) -> None:
     path = tmp_path / "widget.db"
     shutil.copy(sqlite_template, path)
-    app = app_with(f"sqlite:///{path}", tmp_path)
+    app = make_app(f"sqlite:///{path}", tmp_path)
     client = app.test_client()
     assert client.get("/w/ua-109-23").status_code == 200
     # the disk it was on is gone: where the file was, nothing can be opened
@@ -267,7 +257,7 @@ def test_the_dev_mailbox_exists_only_for_outbox_mail_in_debug(
     status: int,
 ) -> None:
     monkeypatch.setenv("FLASK_DEBUG", debug)
-    app = app_with(database_url, tmp_path, WIDGET_MAIL_URL=mail_url)
+    app = make_app(database_url, tmp_path, WIDGET_MAIL_URL=mail_url)
     assert app.debug is (debug == "1")
     assert app.test_client().get("/dev/mail").status_code == status
     db.engine(app).dispose()
@@ -334,7 +324,7 @@ def test_security_txt_names_a_contact_and_expires_within_a_year(
 ) -> None:
     from datetime import datetime, timedelta
 
-    app = app_with(database_url, tmp_path, WIDGET_MAIL_FROM="Amnesty <actions@example.org>")
+    app = make_app(database_url, tmp_path, WIDGET_MAIL_FROM="Amnesty <actions@example.org>")
     response = app.test_client().get("/.well-known/security.txt")
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
@@ -344,7 +334,7 @@ def test_security_txt_names_a_contact_and_expires_within_a_year(
     expires = datetime.fromisoformat(lines["Expires"].removesuffix("Z"))
     assert timedelta(days=364) < expires - utcnow() <= timedelta(days=365)
     db.engine(app).dispose()
-    app = app_with(database_url, tmp_path, WIDGET_SECURITY_CONTACT="https://example.org/security")
+    app = make_app(database_url, tmp_path, WIDGET_SECURITY_CONTACT="https://example.org/security")
     body = app.test_client().get("/.well-known/security.txt").get_data(as_text=True)
     assert "Contact: https://example.org/security\n" in body
     db.engine(app).dispose()
@@ -424,7 +414,7 @@ def test_a_hung_redis_falls_back_to_memory_and_signing_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     url, accepted = hung_redis
-    app = app_with(database_url, tmp_path, WIDGET_RATELIMIT_STORAGE_URL=url)
+    app = make_app(database_url, tmp_path, WIDGET_RATELIMIT_STORAGE_URL=url)
     supporter = Supporter(app.test_client())
     answers: list[int] = []
     signing = threading.Thread(target=lambda: answers.append(supporter.sign().status_code))
