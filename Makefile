@@ -10,7 +10,7 @@ $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "action-widget needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,postgres,redis]"
+	$(BIN)/pip install --quiet -e ".[dev,postgres,redis,pdf]"
 	@touch $(INSTALLED)
 
 install: $(INSTALLED)

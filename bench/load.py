@@ -65,13 +65,13 @@ def wrk(
     )
     out = done.stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    total = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
+    total = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", out)
     if not rate or not total:
         raise RuntimeError(f"cannot read wrk's output:\n{out}\n{done.stderr}")
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors += int(non_2xx.group(1)) if non_2xx else 0
-    took = float(total.group(2)) / (1000 if total.group(3) == "ms" else 1)
+    took = float(total.group(2)) * {"ms": 0.001, "s": 1, "m": 60}[total.group(3)]
     result = WrkResult(float(rate.group(1)), int(total.group(1)), errors, took)
     if latency:
         result = replace(result, p50=_percentile(out, "50"), p99=_percentile(out, "99"))

@@ -23,6 +23,13 @@ PARTNER_URL = f"http://127.0.0.1:{PARTNER_PORT}"
 #: the demo's staff account: for this local demo only, never for a real deployment
 DEMO_STAFF = "admin@example.org"
 DEMO_PASSWORD = "demo-only-password"
+#: a plainly fictional organisation behind the demo (the footer, the mails, the privacy notice);
+#: ``.example`` is a name reserved for examples, so nothing here can reach a real one
+DEMO_ORGANISATION = {
+    "WIDGET_ORG_NAME": "Lantern Rights Collective (a fictional demo organisation)",
+    "WIDGET_ORG_URL": "https://lantern-rights.example/",
+    "WIDGET_PRIVACY_CONTACT": "privacy@lantern-rights.example",
+}
 
 
 def partner_server() -> http.server.ThreadingHTTPServer:
@@ -75,6 +82,8 @@ def prepare(app: Flask) -> None:
 def main() -> None:
     os.environ["FLASK_DEBUG"] = "1"  # the dev mailbox at /dev/mail exists only in debug
     os.environ.setdefault("WIDGET_PUBLIC_URL", WIDGET_URL)  # where the links in mails point
+    for name, value in DEMO_ORGANISATION.items():
+        os.environ.setdefault(name, value)
     from widget import create_app
 
     app = create_app()

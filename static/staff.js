@@ -16,11 +16,13 @@
     if (accent && accent[0] !== "#") accent = "#" + accent;
     var theme = form.theme.value + (accent ? " " + accent : "");
     var page = base + encodeURIComponent(campaign);
+    var view = form.view.value, width = form.width.value;
     snippet.value = '<script async src="' + form.dataset.script + '"' + attr("campaign", campaign) +
-      attr("partner", partner) + attr("lang", lang) + attr("theme", theme) + "></script>\n" +
+      attr("partner", partner) + attr("lang", lang) + attr("theme", theme) +
+      attr("view", view === "full" ? "" : view) + attr("width", width) + "></script>\n" +
       '<noscript><a href="' + page + (partner ? "?partner=" + encodeURIComponent(partner) : "") +
       '">Take action</a></noscript>';
-    var query = new URLSearchParams({ partner: partner, lang: lang, theme: theme });
+    var query = new URLSearchParams({ partner: partner, lang: lang, theme: theme, view: view });
     preview.src = page + "?" + query.toString();
   }
 

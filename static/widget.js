@@ -26,19 +26,24 @@
 (function () {
   "use strict";
   var host = new URLSearchParams(location.search).get("host");
-  if (!host || window.parent === window || !window.ResizeObserver) return;
+  if (!host || window.parent === window) return;
   try { host = new URL(host).origin; } catch (e) { return; }
   var target = document.getElementById("error-summary") || document.querySelector(".result h1");
   var scrollTo = target ? Math.max(0, target.getBoundingClientRect().top - 16) : null;
-  var last = 0;
-  new ResizeObserver(function () {
+  var last = -1;
+  function tell() {
     var height = Math.ceil(document.body.getBoundingClientRect().height);
     if (height === last) return;
     last = height;
     var message = { height: height, title: document.title };
     if (scrollTo !== null) { message.scrollTo = scrollTo; scrollTo = null; }
     window.parent.postMessage({ actionWidget: message }, host);
-  }).observe(document.body);
+  }
+  // The first message also tells embed.js that the widget loaded (else it shows a link); it
+  // goes at once, as a frame hidden behind that link is not laid out, so not observed.
+  tell();
+  if (window.ResizeObserver) new ResizeObserver(tell).observe(document.body);
+  else window.addEventListener("resize", tell);
 })();
 
 /* The live counter: asks for the count every few seconds while the widget is visible. The ETag
@@ -81,6 +86,16 @@
     }, 700);
   }
 
+  // The campaign's offline actions, on their own line: data-count stays the online count.
+  var offline = box.querySelector("[data-offline]");
+  function showOffline(count) {
+    if (!offline || typeof count !== "number" || String(count) === offline.dataset.offline) return;
+    offline.dataset.offline = String(count);
+    offline.hidden = count === 0;
+    var text = plural && plural.select(count) === "one" ? offline.dataset.one : offline.dataset.other;
+    offline.textContent = text.replace("{n}", format.format(count));
+  }
+
   function poll() {
     timer = null;
     if (document.hidden) return;
@@ -89,7 +104,7 @@
         if (!response.ok) throw new Error(response.status);
         return response.json();
       })
-      .then(function (data) { delay = every; show(data.count); })
+      .then(function (data) { delay = every; show(data.count); showOffline(data.offline); })
       .catch(function () { delay = Math.min(delay * 2, 60000); })
       .then(schedule);
   }

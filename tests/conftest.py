@@ -31,7 +31,7 @@ from widget.campaigns import load_campaign_file
 from widget.cli import upgrade_database
 from widget.clock import utcnow
 from widget.extensions import db
-from widget.models import Base, Signature
+from widget.models import Base, Campaign, Signature
 from widget.paths import CAMPAIGNS
 from widget.tokens import link_payload
 
@@ -225,13 +225,41 @@ def link_claims(session: Session, signature_id: int, **claims: object) -> dict[s
     return link_payload(signature_id, secret, **claims)
 
 
+def recount_agrees(session: Session, slug: str = "ua-109-23") -> bool:
+    """Concurrency tests end with this: the counts recomputed from the signatures agree."""
+    from widget.recount import recount
+
+    campaign = session.scalars(select(Campaign).where(Campaign.slug == slug)).one()
+    return recount(session, campaign, now=utcnow(), actor="test").agreed
+
+
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*? value="([^"]+)"')
+
+#: what differs between two answers to a sign by design: what was typed (shown back, and
+#: carried in hidden fields), the receipt and the fresh form token (random), the live count
+PER_ANSWER = re.compile(
+    r'<input type="hidden" name="[^"]+" value="[^"]*">|data-receipt="[^"]*"'
+    r'|<strong class="typed-address" dir="ltr">[^<]*</strong>|<div class="counter".*?</div>',
+    re.S,
+)
+
+
+def sign_answer(data: bytes) -> str:
+    """A sign's answer without ``PER_ANSWER``: what must be the same in every state."""
+    return PER_ANSWER.sub("", data.decode())
 
 
 def form_token(html: str) -> str:
     match = CSRF_FIELD.search(html)
     assert match, "the page has no sign form"
     return match.group(1)
+
+
+def erase_search(client: FlaskClient, email: str):  # type: ignore[no-untyped-def]
+    """The staff erase page's search, as the page sends it: a POST with its CSRF token."""
+    page = client.get("/staff/erase", base_url="https://localhost").get_data(as_text=True)
+    data = {"csrf_token": form_token(page), "email": email}
+    return client.post("/staff/erase", data=data, base_url="https://localhost")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from widget.counter import tally
 from widget.models import Campaign, OutboxMessage, Signature
 from widget.tokens import verify_tokens
 
-from .conftest import SECRET, StaffActions, Supporter, link_claims
+from .conftest import SECRET, StaffActions, Supporter, erase_search, link_claims, sign_answer
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
@@ -69,7 +69,8 @@ def test_two_spellings_sign_once_and_count_once(
     confirm(supporter.client, session, signature.id)
 
     again = supporter.sign(email=second)
-    assert (again.status_code, again.data) == (200, signed.data)
+    # the same answer, but for what each answer has of its own (the address as typed, a token)
+    assert (again.status_code, sign_answer(again.data)) == (200, sign_answer(signed.data))
     [still] = signatures(session)
     assert still.id == signature.id
     assert count(session) == 1
@@ -94,12 +95,8 @@ def test_staff_find_a_supporter_by_any_spelling(
 ) -> None:
     supporter.sign(email="ÖMER@bücher.de")
     admin = staff.signed_in()
-    page = admin.get(
-        "/staff/erase",
-        query_string={"email": "ömer@xn--bcher-kva.de"},
-        base_url="https://localhost",
-    ).get_data(as_text=True)
-    assert "Erase all 1" in page
+    page = erase_search(admin, "ömer@xn--bcher-kva.de").get_data(as_text=True)
+    assert "Erase 1 signature" in page
 
 
 def test_an_address_whose_key_would_not_fit_is_refused(

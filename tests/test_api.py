@@ -20,8 +20,11 @@ def test_count_is_public_cacheable_json(client: FlaskClient) -> None:
     assert response.get_json() == {
         "campaign": "ua-109-23",
         "count": 0,
+        "offline": 0,
+        "total": 0,
         "goal": 5000,
         "by_action": {"letter": 0, "email": 0, "call": 0, "fax": 0, "social": 0},
+        "offline_by_action": {"letter": 0, "email": 0, "call": 0, "fax": 0, "social": 0},
         "updated_at": None,
     }
     assert response.headers["Cache-Control"] == "public, max-age=5, stale-while-revalidate=30"

@@ -87,8 +87,14 @@ def test_the_demo_campaign_never_closes_and_keeps_its_deadline_as_a_note(
     assert "February 8, 2024" in demo["deadline_note"]
 
 
-def test_the_demo_sample_letter_addresses_the_prime_minister(demo: dict[str, Any]) -> None:
-    assert demo["sample_letter"].startswith("Dear H.E. Anwar-ul-Haq Kakar,\n")
+def test_the_demo_sample_letter_leaves_the_salutation_to_each_target(
+    demo: dict[str, Any],
+) -> None:
+    prime_minister, ambassador = demo["targets"]
+    assert demo["sample_letter"].startswith("I am deeply concerned")
+    assert prime_minister["salutation"] == "Dear H.E. Anwar-ul-Haq Kakar"
+    assert ambassador["salutation"] == "Dear Ambassador"
+    assert ambassador["salutations"]["ur"] == "محترم سفیر صاحب"
 
 
 # parse_campaign: what a valid file gives
@@ -106,11 +112,13 @@ def test_a_valid_file_gives_model_fields_with_defaults() -> None:
         "additional_info": "",
         "sample_letter": "",
         "deadline_note": "",
+        "call_script": "",
         "targets": [{"name": "Minister of the Interior", "email": "minister@example.org"}],
         "languages": ["en"],
         "actions": ["letter", "email"],
         "allowed_origins": ["*"],
         "goal": None,
+        "count_offline_in_widget": False,
         "opens_at": None,
         "closes_at": None,
         "translations": {},

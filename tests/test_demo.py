@@ -41,3 +41,15 @@ def test_the_demo_prepares_its_instance_twice_over(
         assert session.scalars(select(Staff.email)).all() == [demo.DEMO_STAFF]
     assert app.test_client().get("/dev/mail").status_code == 200
     db.engine(app).dispose()
+
+
+def test_the_demo_is_run_by_a_plainly_fictional_organisation(tmp_path: Path) -> None:
+    demo = demo_module()
+    app = create_app(
+        make_settings(f"sqlite:///{tmp_path}/demo.db", tmp_path, **demo.DEMO_ORGANISATION)
+    )
+    settings = app.extensions["widget"].settings
+    assert "fictional" in (settings.org_name or "")
+    assert (settings.org_url or "").endswith(".example/")
+    assert (settings.privacy_contact or "").endswith("@lantern-rights.example")
+    db.engine(app).dispose()

@@ -95,6 +95,7 @@ form_fields = st.dictionaries(
         [
             *("csrf_token", "name", "email", "country", "actions", "consent", "opt_in"),
             *("website", "source", "partner_opt_in", "email\x00", "password", "next"),
+            *("receipt", "again"),
         ]
     ),
     st.one_of(odd_text, st.lists(odd_text, max_size=3), urls),
@@ -231,4 +232,22 @@ def test_the_other_public_endpoints_never_fail(
         headers=data.draw(headers),
         base_url="https://localhost",
         **(data.draw(bodies(tokens["form"])) if method == "POST" else {}),
+    )
+
+
+@FUZZ
+@given(data=st.data())
+def test_the_after_signing_endpoints_never_fail(
+    client: FlaskClient, tokens: dict[str, str], data: st.DataObject
+) -> None:
+    """The sign receipt's poll and "correct the address" (``views.progress``)."""
+    slug = quoted(data.draw(slugs))
+    path = data.draw(st.sampled_from([f"/w/{slug}/progress", f"/w/{slug}/correct"]))
+    assert_no_server_error(
+        client,
+        "POST",
+        path,
+        query_string=data.draw(query),
+        headers={**data.draw(headers), "Sec-Fetch-Site": "same-origin"},
+        **data.draw(bodies(tokens["form"])),
     )

@@ -102,7 +102,7 @@ def test_resend_one_then_all_is_audited_and_the_mail_goes(
     response = admin.post("/staff/mail/resend", data={"csrf_token": token, "id": first}, **HTTPS)
     assert response.headers["Location"] == "/staff/mail?resent=1"
     page = admin.get(response.headers["Location"], **HTTPS).get_data(as_text=True)
-    assert "1 message(s) queued to send again." in page
+    assert "1 message queued to send again." in page
     assert "<strong>2</strong> failed" in page
     message = session.get_one(OutboxMessage, first, populate_existing=True)
     assert (message.failed_at, message.attempts) == (None, 0)
@@ -138,7 +138,7 @@ def test_outbox_retry_command(app: Flask, failed_mail: list[int], session: Sessi
 
     result = runner.invoke(args=["outbox", "retry", str(failed_mail[1]), "9999"])
     assert result.exit_code == 1
-    assert f"Queued 1 messages to send again: {failed_mail[1]}" in result.output
+    assert f"Queued 1 message to send again: {failed_mail[1]}" in result.output
     assert "Not queued (sent, unknown or being sent now): 9999" in result.output
 
     result = runner.invoke(args=["outbox", "retry", "--all-failed"])

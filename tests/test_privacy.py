@@ -21,7 +21,7 @@ from widget.paths import CAMPAIGNS
 from widget.privacy import Retention, purge
 from widget.tokens import manage_tokens, verify_tokens
 
-from .conftest import SECRET, Supporter, link_claims
+from .conftest import SECRET, Supporter, link_claims, recount_agrees
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
@@ -212,6 +212,8 @@ def test_no_raw_ip_anywhere_in_the_database_after_a_full_flow(
     session.expire_all()
     for table in Base.metadata.sorted_tables:
         texts = [c for c in table.columns if isinstance(c.type, String | Text | JSON)]
+        if not texts:  # e.g. runtime_limits_version: numbers only
+            continue
         for row in session.execute(select(*texts)):
             for value in row:
                 assert ip not in str(value), f"{table.name} holds the raw IP"
@@ -273,8 +275,8 @@ def test_purge_removes_exactly_what_the_rules_say_and_keeps_counts(
     assert (again.pending_deleted, again.anonymised, again.mail_deleted) == (0, 0, 0)
     audits = session.scalars(select(Audit.details).where(Audit.action == "purge")).all()
     assert audits == [
-        {"pending_deleted": 1, "anonymised": 0, "mail_deleted": 0},
-        {"pending_deleted": 0, "anonymised": 1, "mail_deleted": 1},
+        {"pending_deleted": 1, "anonymised": 0, "mail_deleted": 0, "deliveries_deleted": 0},
+        {"pending_deleted": 0, "anonymised": 1, "mail_deleted": 1, "deliveries_deleted": 0},
     ]
 
 
@@ -367,3 +369,4 @@ def test_concurrent_withdrawals_count_down_once(
         thread.join()
     assert sorted(outcomes) == ["already-withdrawn"] * 3 + ["withdrawn"]
     assert count(session) == 1
+    assert recount_agrees(session)

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -36,8 +37,9 @@ from widget.cli import upgrade_database
 from widget.clock import utcnow
 from widget.counter import tally
 from widget.extensions import db
-from widget.models import Base, Signature
+from widget.models import Base, Campaign, Signature
 from widget.outbox import Mail
+from widget.recount import recount
 from widget.signing import CONSENT_VERSION, SignatureEntry, submit_signature
 from widget.tokens import link_payload, verify_tokens
 
@@ -301,7 +303,11 @@ def test_concurrent_and_repeated_confirmations_count_each_signature_once(
         )
     with Session(engine) as session:
         counted = tally(session, campaign_id, ["letter", "email", "call", "fax", "social"])
+        recounted = recount(
+            session, session.get_one(Campaign, campaign_id), now=utcnow(), actor="t"
+        )
     engine.dispose()
+    assert recounted.agreed, recounted.drift
     assert verified == signatures
     assert counted.count == signatures
     assert counted.by_action == {a: expected.get(a, 0) for a in counted.by_action}
@@ -326,8 +332,10 @@ def test_rate_limits_hold_across_both_workers_through_redis(
     gunicorn: Callable[..., Served], redis_url: str, fresh_postgres: str, tmp_path: Path
 ) -> None:
     prepared(fresh_postgres, tmp_path)
-    # Sync workers (one request at a time each): while one worker is busy the other must take
-    # the next connection, so concurrent posts really are spread over both processes.
+    # Sync workers serve one request at a time each. A sign POST whose headers are only half sent
+    # keeps one worker waiting on it, so the next five posts are all served by the other worker;
+    # when the held post is finished, its worker has counted nothing itself and must still refuse
+    # it: only a limit kept in Redis knows about the other worker's five.
     served = gunicorn(
         {
             "WIDGET_DATABASE_URL": fresh_postgres,
@@ -340,27 +348,38 @@ def test_rate_limits_hold_across_both_workers_through_redis(
         "--access-logformat",
         "served-by %(p)s %(m)s %(U)s %(s)s",
     )
-    tokens = [form_token(call(served.port, "GET", f"/w/{CAMPAIGN}")[1]) for _ in range(10)]
-    start = threading.Barrier(len(tokens))
-    statuses: list[int] = []
-
-    def sign(n: int) -> None:
-        body = sign_body(tokens[n], f"limit{n}@example.org")
-        start.wait(timeout=30)
-        status = call(served.port, "POST", f"/w/{CAMPAIGN}", body, FORM)[0]
-        statuses.append(status)
-
-    threads = [threading.Thread(target=sign, args=(n,)) for n in range(len(tokens))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    tokens = [form_token(call(served.port, "GET", f"/w/{CAMPAIGN}")[1]) for _ in range(6)]
+    held_body = sign_body(tokens[5], "limit-held@example.org").encode()
+    held = socket.create_connection(("127.0.0.1", served.port), timeout=30)
+    try:
+        held.sendall(f"POST /w/{CAMPAIGN} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+        statuses = [
+            call(
+                served.port,
+                "POST",
+                f"/w/{CAMPAIGN}",
+                sign_body(tokens[n], f"limit{n}@ex.org"),
+                FORM,
+            )[0]
+            for n in range(5)
+        ]
+        rest = {**FORM, "Content-Length": str(len(held_body)), "Connection": "close"}
+        held.sendall("".join(f"{k}: {v}\r\n" for k, v in rest.items()).encode() + b"\r\n")
+        held.sendall(held_body)
+        answer = b""
+        while chunk := held.recv(65536):
+            answer += chunk
+    finally:
+        held.close()
     stop(served)
 
-    assert sorted(statuses) == [200] * 5 + [429] * 5
+    assert statuses == [200] * 5
+    assert answer.startswith(b"HTTP/1.1 429 ")
     served_by = re.findall(r"served-by <(\d+)> POST /w/\S+ (\d+)", served.log.read_text())
-    assert len(served_by) == 10
-    assert len({pid for pid, _status in served_by}) == 2, "both workers should have signed"
+    assert [status for _pid, status in served_by] == ["200"] * 5 + ["429"]
+    pids = [pid for pid, _status in served_by]
+    assert len(set(pids[:5])) == 1, "the five were served while the held post kept a worker busy"
+    assert pids[5] != pids[0], "the refused post was served by the other worker"
 
 
 # --- nginx in front (deploy/nginx.conf) -------------------------------------------------------

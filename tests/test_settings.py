@@ -244,3 +244,66 @@ def test_in_debug_with_smtp_mail_the_public_url_is_still_required(
 
     with pytest.raises(ConfigurationError, match=r"^WIDGET_PUBLIC_URL is not set\."):
         create_app(settings)
+
+
+# --- the organisation ---------------------------------------------------------------------------
+
+
+def test_the_organisation_settings_are_optional(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, instance_path=tmp_path)
+    assert (settings.org_name, settings.org_url, settings.privacy_contact) == (None, None, None)
+
+
+def test_the_organisation_settings_are_read(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "WIDGET_ORG_NAME": "  Amnesty International Pakistan  ",
+            "WIDGET_ORG_URL": "https://www.example.org/pk",
+            "WIDGET_PRIVACY_CONTACT": "Privacy@Example.ORG",
+        },
+        instance_path=tmp_path,
+    )
+    assert settings.org_name == "Amnesty International Pakistan"
+    assert settings.org_url == "https://www.example.org/pk"
+    assert settings.privacy_contact == "Privacy@example.org"  # the domain is case-insensitive
+
+
+def test_an_organisation_name_in_urdu_of_200_characters_is_kept(tmp_path: Path) -> None:
+    """Persian, Urdu and Pashto names keep their zero-width non-joiner (not a control)."""
+    words = "ایمنسٹی\u200cانٹرنیشنل "  # noqa: RUF001 (a joiner is spelling)
+    name = (words * 20)[:200]
+    settings = Settings.from_env({"WIDGET_ORG_NAME": name}, instance_path=tmp_path)
+    assert settings.org_name == name
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WIDGET_ORG_NAME", "A" * 201),
+        ("WIDGET_ORG_NAME", "Amnesty\nBcc: x@example.org"),
+        ("WIDGET_ORG_NAME", "Amnesty\u2028International"),
+        ("WIDGET_ORG_NAME", "Amnesty\x00"),
+        ("WIDGET_ORG_NAME", "Amnesty \u202egro.kcabpleh"),  # reads as another's name
+        ("WIDGET_ORG_NAME", "\u2067Amnesty\u2069"),
+        ("WIDGET_MAIL_FROM", "Amnesty <>"),
+        ("WIDGET_MAIL_FROM", "Amnesty"),
+        ("WIDGET_ORG_URL", "www.example.org"),
+        ("WIDGET_ORG_URL", "javascript:alert(1)"),
+        ("WIDGET_ORG_URL", "ftp://example.org"),
+        ("WIDGET_ORG_URL", "https://"),
+        ("WIDGET_ORG_URL", "https://example.org/a b"),
+        ("WIDGET_ORG_URL", "https://[::1"),
+        ("WIDGET_ORG_URL", "https://example.org/" + "a" * 2000),
+        ("WIDGET_PRIVACY_CONTACT", "privacy"),
+        ("WIDGET_PRIVACY_CONTACT", "mailto:privacy@example.org"),
+        ("WIDGET_PRIVACY_CONTACT", "Privacy <privacy@example.org>"),
+        ("WIDGET_PRIVACY_CONTACT", "a@example.org, b@example.org"),
+        ("WIDGET_PRIVACY_CONTACT", "privacy@example.org\r\nBcc: x@example.org"),
+        ("WIDGET_PRIVACY_CONTACT", "privacy@@example.org"),
+    ],
+)
+def test_a_malformed_organisation_setting_is_refused_naming_it(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=f"^{name}[=:]"):
+        Settings.from_env({name: value}, instance_path=tmp_path)

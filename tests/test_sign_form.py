@@ -41,7 +41,8 @@ def test_widget_page_shows_the_ask_targets_letter_counter_and_form(supporter: Su
     assert 'href="mailto:info@embassyofpakistanusa.org?subject=Stop%20deporting' in page
     assert 'href="tel:+12022436500"' in page
     assert "Constitution Avenue" in page
-    assert 'rows="12" lang="en" dir="ltr">Dear H.E. Anwar-ul-Haq Kakar,' in page
+    assert 'lang="en" dir="ltr">I am deeply concerned' in page
+    assert 'data-greeting lang="en" dir="ltr">Dear Ambassador,</span>' in page
     assert 'data-count="0"' in page
     for name in ("name", "email", "country", "actions", "consent", "opt_in", "csrf_token"):
         assert f'name="{name}"' in page

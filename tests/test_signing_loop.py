@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from widget.models import OutboxMessage, Signature
 
-from .conftest import SmtpServer, Supporter, link_in, text_part
+from .conftest import SmtpServer, Supporter, link_in, sign_answer, text_part
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
@@ -86,6 +86,9 @@ def test_sign_confirm_count_once(
         "count": 1,
         "goal": 5000,
         "by_action": {"letter": 1, "email": 1, "call": 0, "fax": 0, "social": 0},
+        "offline": 0,
+        "offline_by_action": {"letter": 0, "email": 0, "call": 0, "fax": 0, "social": 0},
+        "total": 1,
         "updated_at": count(client)["updated_at"],
     }
 
@@ -109,7 +112,8 @@ def test_repeat_signers_see_the_same_page_whatever_the_state(
     client.post(path_of(link_in(second)), headers=SAME_ORIGIN)
     already_verified = supporter.sign()
     assert new.status_code == pending_again.status_code == already_verified.status_code == 200
-    assert new.data == pending_again.data == already_verified.data
+    assert sign_answer(new.data) == sign_answer(pending_again.data)
+    assert sign_answer(new.data) == sign_answer(already_verified.data)
 
     deliver(app)
     subjects = [m["Subject"] for m in smtp_server.mailbox.messages]
@@ -157,7 +161,7 @@ def test_mails_to_one_address_are_capped(
 ) -> None:
     responses = [supporter.sign() for _ in range(5)]
     assert {r.status_code for r in responses} == {200}
-    assert len({r.data for r in responses}) == 1
+    assert len({sign_answer(r.data) for r in responses}) == 1
     deliver(app)
     assert len(smtp_server.mailbox.to("ayesha@example.org")) == 3
 

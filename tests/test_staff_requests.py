@@ -269,10 +269,11 @@ addresses = count(1)
 def query_status(url: str, param: str, value: str) -> int:
     """What a staff page answers to ``?param=value``: NUL is refused at the door; a filter the
     page cannot use is a 400 with its message; a value a page only shows back (the embed
-    generator's choices, a searched address with its error) or takes as a yes is no error."""
+    generator's choices) or takes as a yes, or ignores (the erase page searches by POST only), is no
+    error."""
     if url == CSV and param == "partner" and SLUG.fullmatch(value):
         return 200  # a well-formed slug: the CSV of no partner's signatures
-    refused = (f"{CSV}?since", f"{CSV}?partner", "/staff/erase?email")
+    refused = (f"{CSV}?since", f"{CSV}?partner")
     if "\x00" in value or f"{url}?{param}" in refused or url.endswith("/activity"):
         return 400
     return 200

@@ -20,7 +20,7 @@ from widget.extensions import db
 from widget.models import Campaign, Signature
 from widget.tokens import form_tokens, verify_tokens
 
-from .conftest import SECRET, Supporter, link_claims
+from .conftest import SECRET, Supporter, link_claims, recount_agrees
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
@@ -161,6 +161,7 @@ def test_concurrent_confirmations_of_one_signature_count_once(
         "confirmed",
     ]
     assert verified_count(session) == 1
+    assert recount_agrees(session)
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS"])

@@ -10,14 +10,16 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import logs, paths
+from .cookie_sessions import ReusedSerializerSessions
 from .extensions import babel, db
 from .privacy import Retention
+from .sealing import AddressHasher, Sealer
 from .settings import ConfigurationError, Names, Settings
-from .tokens import TokenService, form_tokens, manage_tokens, verify_tokens
+from .tokens import TokenService, cursor_tokens, form_tokens, manage_tokens, verify_tokens
 
 __all__ = ["ActionWidget", "ConfigurationError", "Settings", "create_app"]
 
@@ -41,12 +43,24 @@ class WidgetState:
     verify_tokens: TokenService = field(init=False)
     form_tokens: TokenService = field(init=False)
     manage_tokens: TokenService = field(init=False)
+    cursor_tokens: TokenService = field(init=False)
+    #: the address hash under every secret key: always, so erasure finds sealed rows after
+    #: the mode is turned off or the secret key rotated
+    addresses: AddressHasher = field(init=False)
+    #: sealed mode's public key and address hasher; None when the mode is off
+    sealer: Sealer | None = field(init=False)
 
     def __post_init__(self) -> None:
         keys = self.settings.secret_keys
         object.__setattr__(self, "verify_tokens", verify_tokens(keys))
         object.__setattr__(self, "form_tokens", form_tokens(keys))
         object.__setattr__(self, "manage_tokens", manage_tokens(keys))
+        object.__setattr__(self, "cursor_tokens", cursor_tokens(keys))
+        addresses = AddressHasher.from_secret_keys(keys)
+        object.__setattr__(self, "addresses", addresses)
+        public_key = self.settings.data_public_key
+        sealer = Sealer.from_settings(public_key, addresses) if public_key else None
+        object.__setattr__(self, "sealer", sealer)
 
     @property
     def retention(self) -> Retention:
@@ -60,7 +74,10 @@ def widget_state(app: Flask | None = None) -> WidgetState:
 
 
 def select_locale() -> str:
-    """The widget's language: chosen by the view (``g.widget_locale``), else the browser's."""
+    """The widget's language: chosen by the view (``g.widget_locale``), else the browser's;
+    a command (no request) speaks the first."""
+    if not has_request_context():
+        return LOCALES[0]
     return g.get("widget_locale") or request.accept_languages.best_match(LOCALES) or LOCALES[0]
 
 
@@ -77,7 +94,7 @@ class ActionWidget:
         self, app: Flask, settings: Settings | None = None, *, url_prefix: str = ""
     ) -> None:
         from . import cli, limits, templating
-        from .views import api, dev, embed, health, manage, staff, wellknown
+        from .views import api, dev, embed, health, manage, progress, staff, wellknown
 
         if settings is None:
             settings = Settings.from_env(instance_path=app.instance_path)
@@ -90,7 +107,7 @@ class ActionWidget:
                 "BABEL_TRANSLATION_DIRECTORIES", str(paths.PACKAGE / "translations")
             )
             babel.init_app(app, locale_selector=select_locale)
-        blueprints = [embed.bp, manage.bp, staff.bp, api.bp, health.bp, wellknown.bp]
+        blueprints = [embed.bp, progress.bp, manage.bp, staff.bp, api.bp, health.bp, wellknown.bp]
         blueprints += [dev.bp] if has_dev_mailbox(app, settings) else []
         for blueprint in blueprints:
             # register_blueprint's url_prefix replaces the blueprint's own, so join them here.
@@ -135,6 +152,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings is None:
         settings = Settings.from_env(instance_path=app.instance_path)
     app.secret_key = settings.secret_key
+    app.session_interface = ReusedSerializerSessions()
     # Every route's body limit; the widget's own pages keep a smaller one (views.protect).
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
     app.before_request(_larger_body_limit)

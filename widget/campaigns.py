@@ -28,16 +28,29 @@ TARGET_FIELDS = ("name", "title", "address", "email", "phone", "fax", "social", 
 #: the target's fields that may span lines; the others end up in headers, links and one line
 MULTILINE_TARGET_FIELDS = ("address",)
 #: texts that may span lines; every other text is one line (titles go into mail subjects)
-MULTILINE = ("summary", "ask", "additional_info", "sample_letter", "deadline_note")
+MULTILINE = ("summary", "ask", "additional_info", "sample_letter", "deadline_note", "call_script")
 #: the largest goal the database's INTEGER column holds
 MAX_GOAL = 2**31 - 1
 #: characters that would add headers or change the target of a ``mailto:`` link
 MAILTO_SYNTAX = set("?&#%")
 
 REQUIRED_TEXT = {"slug": 64, "reference": 40, "title": 200, "summary": 5000, "ask": 5000}
-OPTIONAL_TEXT = {"additional_info": 20000, "sample_letter": 20000, "deadline_note": 1000}
+OPTIONAL_TEXT = {
+    "additional_info": 20000,
+    "sample_letter": 20000,
+    "deadline_note": 1000,
+    "call_script": 5000,
+}
 #: the campaign's texts that a ``[translations.<lang>]`` table may give in another language
-TRANSLATABLE = ("title", "summary", "ask", "sample_letter", "additional_info", "deadline_note")
+TRANSLATABLE = (
+    "title",
+    "summary",
+    "ask",
+    "sample_letter",
+    "additional_info",
+    "deadline_note",
+    "call_script",
+)
 
 
 class CampaignFileError(ValueError):
@@ -51,7 +64,7 @@ class CampaignFileError(ValueError):
 def parse_campaign(data: dict[str, Any]) -> dict[str, Any]:
     """Check a campaign's fields and return them ready for the ``Campaign`` model."""
     known = {*REQUIRED_TEXT, *OPTIONAL_TEXT, "targets", "languages", "actions", "goal"}
-    known |= {"opens_at", "closes_at", "allowed_origins", "translations"}
+    known |= {"opens_at", "closes_at", "allowed_origins", "translations", "count_offline_in_widget"}
     for key in data:
         if key not in known:
             raise CampaignFileError(key, f"unknown field; known fields: {', '.join(sorted(known))}")
@@ -66,8 +79,8 @@ def parse_campaign(data: dict[str, Any]) -> dict[str, Any]:
         raise CampaignFileError(
             "slug", f"{fields['slug']!r} is the staff area's own address; choose another"
         )
-    fields["targets"] = _targets(data.get("targets"))
     fields["languages"] = _list(data, "languages", LANGUAGE.fullmatch, "a code such as en or ur")
+    fields["targets"] = _targets(data.get("targets"), fields["languages"])
     fields["actions"] = _list(data, "actions", lambda a: a in ACTIONS, " or ".join(ACTIONS))
     fields["allowed_origins"] = allowed_origins(data.get("allowed_origins", ["*"]))
     goal = data.get("goal")
@@ -76,6 +89,10 @@ def parse_campaign(data: dict[str, Any]) -> dict[str, Any]:
     if goal is not None and goal > MAX_GOAL:
         raise CampaignFileError("goal", f"must be at most {MAX_GOAL:,}")
     fields["goal"] = goal
+    show_offline = data.get("count_offline_in_widget", False)
+    if not isinstance(show_offline, bool):
+        raise CampaignFileError("count_offline_in_widget", "must be true or false")
+    fields["count_offline_in_widget"] = show_offline
     fields["translations"] = _translations(data.get("translations", {}), fields["languages"])
     fields["opens_at"] = _time(data, "opens_at")
     fields["closes_at"] = _time(data, "closes_at")
@@ -236,7 +253,7 @@ def _translations(tables: Any, languages: list[str]) -> dict[str, dict[str, str]
     return parsed
 
 
-def _targets(targets: Any) -> list[dict[str, str]]:
+def _targets(targets: Any, languages: list[str]) -> list[dict[str, Any]]:
     if not isinstance(targets, list) or not targets:
         raise CampaignFileError("targets", "must list at least one [[targets]] entry")
     parsed = []
@@ -244,7 +261,10 @@ def _targets(targets: Any) -> list[dict[str, str]]:
         where = f"targets[{number}]"
         if not isinstance(target, dict):
             raise CampaignFileError(where, "must be a table")
+        salutations = _salutations(target.get("salutations", {}), languages, where)
         for key, value in target.items():
+            if key == "salutations":
+                continue
             if key not in TARGET_FIELDS:
                 raise CampaignFileError(f"{where}.{key}", "unknown field")
             if not isinstance(value, str) or len(value) > 1000:
@@ -254,10 +274,36 @@ def _targets(targets: Any) -> list[dict[str, str]]:
             )
         if not target.get("name", "").strip():
             raise CampaignFileError(f"{where}.name", "is required")
-        fields = {key: value.strip() for key, value in target.items() if value.strip()}
+        fields: dict[str, Any] = {
+            key: value.strip()
+            for key, value in target.items()
+            if key != "salutations" and value.strip()
+        }
+        if salutations:
+            fields["salutations"] = salutations
         if "email" in fields:
             fields["email"] = target_email(f"{where}.email", fields["email"])
         parsed.append(fields)
+    return parsed
+
+
+def _salutations(table: Any, languages: list[str], where: str) -> dict[str, str]:
+    """``salutations = { ur = "محترم سفیر صاحب" }``: the target's salutation in the campaign's
+    other languages, for the letter sent in them (``salutation`` is the campaign's own)."""
+    where = f"{where}.salutations"
+    if not isinstance(table, dict):
+        raise CampaignFileError(where, 'must be a table such as { ur = "..." }')
+    parsed = {}
+    for language, value in table.items():
+        if language not in languages[1:]:
+            raise CampaignFileError(
+                f"{where}.{language}", "give it only for the campaign's other languages"
+            )
+        if not isinstance(value, str) or len(value) > 1000:
+            raise CampaignFileError(f"{where}.{language}", "must be text up to 1000 characters")
+        check_characters(f"{where}.{language}", value.strip(), multiline=False)
+        if value.strip():
+            parsed[language] = value.strip()
     return parsed
 
 

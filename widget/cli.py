@@ -2,31 +2,51 @@
 
 from __future__ import annotations
 
-import getpass
+import os
 import sys
+import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from flask_babel import ngettext
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import paths, sender, widget_state
-from .abuse import Selection, invalidate, recent_activity
+from . import count_commands, enrol_codes, paths, sender, two_factor, widget_state
+from .abuse import Selection, SelectionError, invalidate, recent_activity
+from .actors import cli_actor
+from .alerts_cli import alerts_command
+from .apikeys import ApiKeyError, create_key, find_key, list_keys, revoke_key
 from .campaigns import CampaignFileError, find_campaign, load_campaign_file
 from .clock import utcnow
-from .exports import ExportFilter, audit_export, csv_chunks
+from .exports import (
+    ExportFilter,
+    audit_export,
+    count_sealed,
+    csv_chunks,
+    in_export,
+    sealed_note,
+)
 from .extensions import db
-from .models import Campaign
+from .limits_cli import limits_group
+from .models import Campaign, Staff
 from .outbox import DeliveryReport, database_problem, deliver_due
 from .outbox_status import resend
 from .partners import PartnerError, save_partner
 from .privacy import erase_supporter, find_by_email, purge
 from .relay import SmtpTransport
-from .staff import ROLES, StaffError, create_staff
+from .remind_cli import remind_command
+from .sealing import SealingError, check_opens, load_private_key, open_box
+from .sealing_cli import keys_group, rekey_command
+from .staff import ROLES, PartnerAccountError, StaffError, create_staff
+from .webhook_cli import webhook_group
+from .webhook_delivery import Dispatcher, HttpTransport, WebhookReport
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -36,6 +56,13 @@ campaign_group = AppGroup("campaign", help="Campaigns.")
 outbox_group = AppGroup("outbox", help="Queued mail.")
 partner_group = AppGroup("partner", help="Partner sites that embed the widget.")
 staff_group = AppGroup("staff", help="Staff accounts.")
+apikey_group = AppGroup("apikey", help="Keys for the signatures API.")
+
+
+class BadInput(click.ClickException):
+    """Input that cannot be used, exiting 2 like click's own usage errors."""
+
+    exit_code = 2
 
 
 def alembic_config(app: Flask) -> Config:
@@ -69,9 +96,7 @@ def campaign_load(files: tuple[Path, ...]) -> None:
     for file in files:
         with db.sessionmaker()() as session:
             try:
-                campaign, created = load_campaign_file(
-                    session, file, utcnow(), actor=f"cli:{getpass.getuser()}"
-                )
+                campaign, created = load_campaign_file(session, file, utcnow(), actor=cli_actor())
             except CampaignFileError as error:
                 raise click.ClickException(f"{file}: {error}") from None
         verb = "Created" if created else "Updated"
@@ -92,7 +117,7 @@ def partner_add(slug: str, name: str, origins: tuple[str, ...]) -> None:
     with db.sessionmaker()() as session:
         try:
             partner, created = save_partner(
-                session, slug, name, list(origins), utcnow(), actor=f"cli:{getpass.getuser()}"
+                session, slug, name, list(origins), utcnow(), actor=cli_actor()
             )
         except PartnerError as error:
             raise click.ClickException(str(error)) from None
@@ -104,42 +129,164 @@ def partner_add(slug: str, name: str, origins: tuple[str, ...]) -> None:
 @staff_group.command("create")
 @click.argument("email")
 @click.option("--role", type=click.Choice(ROLES), default="admin", show_default=True)
-def staff_create(email: str, role: str) -> None:
-    """Create a staff account; the password comes from a prompt, or from stdin when piped."""
+@click.option("--partner", help="For --role partner: the partner's slug (registered, active).")
+def staff_create(email: str, role: str, partner: str | None) -> None:
+    """Create a staff account; the password comes from a prompt, or from stdin when piped.
+
+    A partner account (--role partner --partner SLUG) sees only that partner's pages."""
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\n")
     with db.sessionmaker()() as session:
         try:
-            staff = create_staff(session, email, password, role, utcnow())
+            staff = create_staff(
+                session,
+                email,
+                password,
+                role,
+                utcnow(),
+                partner=partner,
+                actor=cli_actor(),
+            )
+        except PartnerAccountError as error:
+            raise click.UsageError(str(error)) from None
         except StaffError as error:
             raise click.ClickException(str(error)) from None
-        click.echo(f"Created {staff.role} {staff.email}.")
+        of = f" of partner {staff.partner.slug}" if staff.partner else ""
+        click.echo(f"Created {staff.role} {staff.email}{of}.")
+
+
+@staff_group.command("reset-2fa")
+@click.argument("email")
+def staff_reset_2fa(email: str) -> None:
+    """Take a locked-out account's second factor away (audited); it signs in with its
+    password and, if it must have one, sets up a new app first."""
+    with db.sessionmaker()() as session:
+        staff = session.scalar(select(Staff).where(Staff.email == email.strip().lower()))
+        if staff is None:
+            raise click.ClickException(f"no account {email[:254]!r}")
+        if not two_factor.enrolled(staff):
+            raise click.ClickException(f"{staff.email} has no two-factor sign-in to reset")
+        two_factor.reset(session, staff, actor=cli_actor(), now=utcnow())
+        click.echo(f"Reset two-factor sign-in of {staff.email}; its browsers are signed out.")
+
+
+@staff_group.command("enrol-code")
+@click.argument("email")
+def staff_enrol_code(email: str) -> None:
+    """Print a one-time code (audited) for an account's first two-factor enrolment where
+    admins must have one; give it to the account's owner by another way than its mail."""
+    with db.sessionmaker()() as session:
+        staff = session.scalar(select(Staff).where(Staff.email == email.strip().lower()))
+        if staff is None:
+            raise click.ClickException(f"no account {email[:254]!r}")
+        if two_factor.enrolled(staff):
+            raise click.ClickException(f"{staff.email} has two-factor sign-in already")
+        code = enrol_codes.issue(session, staff, actor=cli_actor(), now=utcnow())
+        hours = int(enrol_codes.LIFETIME.total_seconds() // 3600)
+        click.echo(f"Enrolment code for {staff.email} (single use, {hours} hour): {code}")
+
+
+@apikey_group.command("create")
+@click.argument("name")
+@click.option("--partner", help="A partner's slug: the key reads only its consenting supporters.")
+def apikey_create(name: str, partner: str | None) -> None:
+    """Make a key named NAME and print it, once: only its hash is kept (audited)."""
+    with db.sessionmaker()() as session:
+        try:
+            key, secret = create_key(
+                session,
+                name,
+                partner,
+                utcnow(),
+                actor=cli_actor(),
+                sealed=widget_state().settings.sealed,
+            )
+        except ApiKeyError as error:
+            raise BadInput(str(error)) from None
+        scope = f"partner {partner}" if partner else "the organisation"
+        click.echo(f"Created key {key.id} ({key.prefix}) {key.name!r} for {scope}.", err=True)
+        click.echo("Copy it now; it is not shown again:", err=True)
+        click.echo(secret)
+
+
+@apikey_group.command("list")
+def apikey_list() -> None:
+    """Every key: id, prefix, partner, created, last used, revoked, name."""
+    with db.sessionmaker()() as session:
+        keys = list_keys(session, partner_id=None, everyone=True)
+        click.echo("id\tprefix\tpartner\tcreated\tlast used\trevoked\tname")
+        for key in keys:
+            cells = [
+                str(key.id),
+                key.prefix,
+                key.partner.slug if key.partner else "-",
+                *(
+                    moment.isoformat(sep=" ", timespec="minutes") if moment else "-"
+                    for moment in (key.created_at, key.last_used_at, key.revoked_at)
+                ),
+                key.name,
+            ]
+            click.echo("\t".join(cells))
+
+
+@apikey_group.command("revoke")
+@click.argument("key")
+def apikey_revoke(key: str) -> None:
+    """Stop KEY (its id or prefix, from: apikey list) at once; audited."""
+    with db.sessionmaker()() as session:
+        try:
+            found = find_key(session, key, partner_id=None, everyone=True)
+            revoke_key(session, found, utcnow(), actor=cli_actor())
+        except ApiKeyError as error:
+            raise BadInput(str(error)) from None
+        click.echo(f"Revoked key {found.id} ({found.prefix}) {found.name!r}.")
 
 
 @outbox_group.command("work")
 @click.option("--once", is_flag=True, help="Send what is due, then exit.")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between passes.")
 def outbox_work(once: bool, interval: float) -> None:
-    """Deliver queued mail over WIDGET_MAIL_URL, retrying with backoff; safe to run twice.
+    """Deliver queued mail over WIDGET_MAIL_URL and webhook events, retrying with backoff;
+    safe to run twice.
 
-    Without --once it runs until stopped, through database and relay outages."""
+    Without --once it runs until stopped, through database and relay outages; webhooks go in
+    threads of their own, so a slow receiver never holds up mail (widget.webhook_delivery)."""
     settings = widget_state().settings
     if not settings.mail.delivers:
         raise click.ClickException(
             "WIDGET_MAIL_URL is outbox://, so mail stays in the database (see /dev/mail). "
             "Set it to smtp://... to deliver."
         )
-    transport = SmtpTransport(settings.mail, settings.mail_from)
+    transport = SmtpTransport(settings.mail, settings.mail_from, sender_name=settings.org_name)
+    dispatcher = Dispatcher(
+        db.sessionmaker(), HttpTransport(allow_private=settings.webhook_allow_private)
+    )
     if not once:
-        sender.run(db.sessionmaker(), transport, interval=interval, on_report=echo_report)
+        threading.Thread(
+            target=dispatcher.run,
+            kwargs={"interval": interval, "keep_going": lambda: True},
+            name="webhook-dispatcher",
+            daemon=True,
+        ).start()
+        sender.run(
+            db.sessionmaker(),
+            transport,
+            interval=interval,
+            on_report=echo_report,
+            wipe_sent=settings.sealed,
+        )
         return
     try:
-        report = deliver_due(db.sessionmaker(), transport)
+        report = deliver_due(db.sessionmaker(), transport, wipe_sent=settings.sealed)
+        webhook_report = dispatcher.run_once()
     except SQLAlchemyError as error:
         raise click.ClickException(f"database error: {database_problem(error)}") from None
+    finally:
+        dispatcher.close()
     echo_report(report)
+    echo_webhook_report(webhook_report)
     if report.relay_refused is not None:
         raise click.ClickException(f"the relay refused us: {report.relay_refused}")
 
@@ -149,6 +296,14 @@ def echo_report(report: DeliveryReport) -> None:
         click.echo(f"sent {report.sent}, retrying {report.retrying}, failed {report.failed}")
 
 
+def echo_webhook_report(report: WebhookReport) -> None:
+    if report.handled:
+        click.echo(
+            f"webhooks: delivered {report.delivered}, retrying {report.retrying}, "
+            f"failed {report.failed}"
+        )
+
+
 @outbox_group.command("retry")
 @click.option("--all-failed", is_flag=True, help="Every message that failed for good.")
 @click.argument("ids", nargs=-1, type=int)
@@ -156,10 +311,18 @@ def outbox_retry(all_failed: bool, ids: tuple[int, ...]) -> None:
     """Send failed (or waiting) messages again now, with fresh attempts (audited)."""
     if all_failed == bool(ids):
         raise click.UsageError("Give message IDs or --all-failed (one of them).")
-    actor = f"cli:{getpass.getuser()}"
+    actor = cli_actor()
     with db.sessionmaker()() as session:
         resent = resend(session, None if all_failed else ids, actor=actor, now=utcnow())
-    click.echo(f"Queued {len(resent)} messages to send again: {' '.join(map(str, resent))}")
+    ids_text = " ".join(map(str, resent))
+    click.echo(
+        ngettext(
+            "Queued %(num)d message to send again: %(ids)s",
+            "Queued %(num)d messages to send again: %(ids)s",
+            len(resent),
+            ids=ids_text,
+        )
+    )
     missing = sorted(set(ids) - set(resent))
     if missing:
         raise click.ClickException(
@@ -184,7 +347,16 @@ def activity(campaign_slug: str, hours: float) -> None:
     with db.sessionmaker()() as session:
         campaign = campaign_named(session, campaign_slug)
         report = recent_activity(session, campaign, now - timedelta(hours=hours), now)
-    click.echo(f"{report.total} signatures on {campaign_slug} in the last {hours:g} h")
+    hours_text = f"{hours:g}"
+    click.echo(
+        ngettext(
+            "%(num)d signature on %(campaign)s in the last %(hours)s h",
+            "%(num)d signatures on %(campaign)s in the last %(hours)s h",
+            report.total,
+            campaign=campaign_slug,
+            hours=hours_text,
+        )
+    )
     for title, groups in (
         ("IP hash", report.by_ip),
         ("email domain", report.by_domain),
@@ -215,14 +387,12 @@ def invalidate_command(campaign_slug: str, apply: bool, **criteria: object) -> N
         )
     with db.sessionmaker()() as session:
         campaign = campaign_named(session, campaign_slug)
-        result = invalidate(
-            session,
-            campaign,
-            selection,
-            now=utcnow(),
-            actor=f"cli:{getpass.getuser()}",
-            apply=apply,
-        )
+        try:
+            result = invalidate(
+                session, campaign, selection, now=utcnow(), actor=cli_actor(), apply=apply
+            )
+        except SelectionError as error:
+            raise click.UsageError(str(error)) from None
     actions = ", ".join(f"{k} {v}" for k, v in sorted(result.by_action.items())) or "no actions"
     verb = "Invalidated" if apply else "Would invalidate"
     click.echo(
@@ -240,16 +410,26 @@ def purge_command(dry_run: bool) -> None:
     """Apply the retention rules (WIDGET_RETENTION_*): safe to run from cron, again and again."""
     retention = widget_state().retention
     with db.sessionmaker()() as session:
-        report = purge(
-            session, retention, now=utcnow(), actor=f"cli:{getpass.getuser()}", apply=not dry_run
-        )
+        report = purge(session, retention, now=utcnow(), actor=cli_actor(), apply=not dry_run)
+    pending = ngettext(
+        "%(num)d unconfirmed signature", "%(num)d unconfirmed signatures", report.pending_deleted
+    )
+    pending_days = ngettext("%(num)d day", "%(num)d days", retention.pending_days)
+    anonymised = ngettext(
+        "%(num)d signature of campaigns", "%(num)d signatures of campaigns", report.anonymised
+    )
+    closed_days = ngettext("%(num)d day", "%(num)d days", retention.closed_days)
+    mails = ngettext("%(num)d mail", "%(num)d mails", report.mail_deleted)
+    deliveries = ngettext(
+        "%(num)d webhook delivery", "%(num)d webhook deliveries", report.deliveries_deleted
+    )
+    mail_days = ngettext("%(num)d day", "%(num)d days", retention.mail_days)
     verb = "Would delete" if dry_run else "Deleted"
     click.echo(
-        f"{verb} {report.pending_deleted} unconfirmed signatures (older than "
-        f"{retention.pending_days} days), {'would anonymise' if dry_run else 'anonymised'} "
-        f"{report.anonymised} signatures of campaigns closed over {retention.closed_days} days "
-        f"ago, {'would delete' if dry_run else 'deleted'} {report.mail_deleted} mails older "
-        f"than {retention.mail_days} days."
+        f"{verb} {pending} (older than {pending_days}), "
+        f"{'would anonymise' if dry_run else 'anonymised'} {anonymised} closed over "
+        f"{closed_days} ago, {'would delete' if dry_run else 'deleted'} {mails} and "
+        f"{deliveries} older than {mail_days}."
     )
 
 
@@ -259,16 +439,33 @@ def purge_command(dry_run: bool) -> None:
 @with_appcontext
 def erase_command(email: str, apply: bool) -> None:
     """Erase a supporter on request: every signature of EMAIL, in every campaign (audited)."""
+    addresses = widget_state().addresses
     with db.sessionmaker()() as session:
-        found = find_by_email(session, email)
+        found = find_by_email(session, email, addresses)
         live = [s for s in found if s.withdrawn_at is None]
         campaigns = ", ".join(sorted({s.campaign.slug for s in live})) or "none"
         if not apply:
-            click.echo(f"Would erase {len(live)} signatures (campaigns: {campaigns}).")
+            click.echo(
+                ngettext(
+                    "Would erase %(num)d signature (campaigns: %(campaigns)s).",
+                    "Would erase %(num)d signatures (campaigns: %(campaigns)s).",
+                    len(live),
+                    campaigns=campaigns,
+                )
+            )
             click.echo("Nothing was changed. Run again with --apply to do it.")
             return
-        erased = erase_supporter(session, email, now=utcnow(), actor=f"cli:{getpass.getuser()}")
-    click.echo(f"Erased {erased} signatures (campaigns: {campaigns}).")
+        erased = erase_supporter(
+            session, email, now=utcnow(), actor=cli_actor(), addresses=addresses
+        )
+    click.echo(
+        ngettext(
+            "Erased %(num)d signature (campaigns: %(campaigns)s).",
+            "Erased %(num)d signatures (campaigns: %(campaigns)s).",
+            erased,
+            campaigns=campaigns,
+        )
+    )
 
 
 @click.command("export")
@@ -277,6 +474,11 @@ def erase_command(email: str, apply: bool) -> None:
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Confirmed on or after this day.")
 @click.option("--partner", help="Only signatures credited to this partner.")
 @click.option("--opted-in", is_flag=True, help="Only supporters who agreed to be contacted.")
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The private key file that opens sealed names and addresses (sealed mode).",
+)
 @with_appcontext
 def export_command(
     campaign_slug: str,
@@ -284,36 +486,100 @@ def export_command(
     since: datetime | None,
     partner: str | None,
     opted_in: bool,
+    key: Path | None,
 ) -> None:
-    """Verified signatures of CAMPAIGN as CSV (to stdout, or --output FILE); audited."""
+    """Verified signatures of CAMPAIGN as CSV (to stdout, or --output FILE); audited.
+
+    Sealed names and addresses need --key; a key that does not open them all is refused
+    before anything is written."""
     filters = ExportFilter(since.date() if since else None, partner, opted_in)
     with db.sessionmaker()() as session:
         campaign = campaign_named(session, campaign_slug)
-        rows = audit_export(
-            session, campaign, filters, actor=f"cli:{getpass.getuser()}", now=utcnow()
-        )
-        target = output.open("w", encoding="utf-8", newline="") if output else None
+        opener = export_opener(session, campaign, filters, key)
+        # Into a file beside the target, renamed when complete: never a partial export.
+        partial = output.with_name(output.name + ".partial") if output else None
+        target = private_file(partial) if partial else None
         try:
-            for chunk in csv_chunks(session, campaign, filters):
+            rows = audit_export(session, campaign, filters, actor=cli_actor(), now=utcnow())
+            for chunk in csv_chunks(session, campaign, filters, opener):
                 if target:
                     target.write(chunk)
                 else:
                     click.echo(chunk, nl=False)
-        finally:
-            if target:
+        except BaseException:
+            if target and partial:
                 target.close()
+                partial.unlink()
+            raise
+        if target and partial and output:
+            target.close()
+            partial.replace(output)
     if output:
-        click.echo(f"Wrote {rows} signatures to {output}.", err=True)
+        message = ngettext(
+            "Wrote %(num)d signature to %(output)s.",
+            "Wrote %(num)d signatures to %(output)s.",
+            rows,
+            output=str(output),
+        )
+        click.echo(message, err=True)
+
+
+def private_file(path: Path) -> TextIO:
+    """A new file only its owner may read (mode 0600 from its creation, whatever the umask):
+    an export holds names and addresses. An existing one is refused, never overwritten."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        raise click.ClickException(
+            f"{path} exists: an earlier export was interrupted, or another is running. "
+            "Delete it, then export again."
+        ) from None
+    except OSError as error:
+        raise click.ClickException(f"{path} cannot be created: {error.strerror}.") from None
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+
+def export_opener(
+    session: Session, campaign: Campaign, filters: ExportFilter, key: Path | None
+) -> Callable[[str], dict[str, Any]] | None:
+    """What opens the export's sealed rows; a clear error, before any output, when they are
+    sealed and no key (or the wrong one) is given."""
+    sealed = count_sealed(session, campaign, filters)
+    if key is None:
+        if sealed or widget_state().settings.sealed:
+            raise click.ClickException(sealed_note(campaign))
+        return None
+    try:
+        private_key = load_private_key(key)
+        check_opens(session, private_key, [in_export(campaign, filters)])
+    except SealingError as error:
+        raise click.ClickException(f"{key}: {error}") from None
+    return lambda sealed: open_box(private_key, sealed)
 
 
 def register(app: Flask) -> None:
-    for group in (db_group, campaign_group, outbox_group, partner_group, staff_group):
+    groups = (
+        db_group,
+        campaign_group,
+        outbox_group,
+        partner_group,
+        staff_group,
+        apikey_group,
+        webhook_group,
+        limits_group,
+    )
+    for group in groups:
         app.cli.add_command(group)
     app.cli.add_command(activity)
     app.cli.add_command(invalidate_command)
+    app.cli.add_command(alerts_command)
     app.cli.add_command(purge_command)
+    app.cli.add_command(remind_command)
     app.cli.add_command(erase_command)
     app.cli.add_command(export_command)
+    app.cli.add_command(keys_group)
+    app.cli.add_command(rekey_command)
+    count_commands.register(app)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ and a read sums at most ``SHARDS`` rows per action.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,31 +48,47 @@ def add(
     global changes_in_process
     changes_in_process += 1
     shard = shard_key % SHARDS
+    if delta > 0:
+        _increment(session, campaign_id, (TOTAL, *actions), shard, delta, now)
+        return
     for action in (TOTAL, *actions):
-        if delta > 0:
-            _increment(session, campaign_id, action, shard, delta, now)
-        else:
-            session.execute(
-                update(Count)
-                .where(Count.campaign_id == campaign_id)
-                .where(Count.action == action, Count.shard == shard)
-                .values(value=Count.value + delta, updated_at=now)
-            )
+        session.execute(
+            update(Count)
+            .where(Count.campaign_id == campaign_id)
+            .where(Count.action == action, Count.shard == shard)
+            .values(value=Count.value + delta, updated_at=now)
+        )
 
 
 def _increment(
-    session: Session, campaign_id: int, action: str, shard: int, delta: int, now: datetime
+    session: Session,
+    campaign_id: int,
+    actions: tuple[str, ...],
+    shard: int,
+    delta: int,
+    now: datetime,
 ) -> None:
-    """Insert the shard's row or add to it, in one statement (no read-then-write race)."""
+    """Insert each action's shard row or add to it: one statement for all of them (no
+    read-then-write race, one round trip)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(Count).values(
-        campaign_id=campaign_id, action=action, shard=shard, value=delta, updated_at=now
+        [
+            {
+                "campaign_id": campaign_id,
+                "action": action,
+                "shard": shard,
+                "value": delta * times,
+                "updated_at": now,
+            }
+            # an action listed twice adds twice, as a withdrawal takes it away twice
+            for action, times in collections.Counter(actions).items()
+        ]
     )
     session.execute(
         statement.on_conflict_do_update(
             index_elements=[Count.campaign_id, Count.action, Count.shard],
-            set_={"value": Count.value + delta, "updated_at": now},
+            set_={"value": Count.value + statement.excluded.value, "updated_at": now},
         )
     )
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, cast, func, select
+from sqlalchemy import ColumnElement, Connection, Select, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from .models import Audit, Campaign, Partner, Signature
@@ -34,9 +34,31 @@ HEADER = (
     "opt_in",
     "partner",
     "language",
+    # may the partner it came through contact them: how the organisation shares a partner's
+    # consenting supporters when partner exports are off (sealed data)
+    "partner_opt_in",
 )
 #: rows fetched from the database at a time
 BATCH = 2000
+#: opens one sealed box into its fields (``widget.sealing.open_box`` with the private key)
+Opener = Callable[[str], dict[str, Any]]
+
+
+class SealedExport(Exception):
+    """Names and addresses are sealed: only the command line, with the private key, exports
+    them. The message says how."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        super().__init__(sealed_note(campaign))
+
+
+def sealed_note(campaign: Campaign) -> str:
+    """What staff are told where a download of sealed names would be."""
+    return (
+        "Names and email addresses are sealed: this server cannot read them, so it cannot "
+        "export them. On a computer that holds the private key, run: flask --app widget "
+        f"export {campaign.slug} --key FILE"
+    )
 
 
 def safe_cell(value: object) -> str:
@@ -91,6 +113,17 @@ def count_rows(session: Session, campaign: Campaign, filters: ExportFilter) -> i
     )
 
 
+def in_export(campaign: Campaign, filters: ExportFilter) -> ColumnElement[bool]:
+    """A condition on ``Signature`` that holds for the rows the export holds."""
+    return Signature.id.in_(_selection(campaign, filters, Signature.id))
+
+
+def count_sealed(session: Session, campaign: Campaign, filters: ExportFilter) -> int:
+    """How many of the rows an export would hold are sealed."""
+    query = _selection(campaign, filters, Signature.id).where(Signature.sealed.is_not(None))
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
 def audit_export(
     session: Session,
     campaign: Campaign,
@@ -113,20 +146,23 @@ def audit_export(
     return rows
 
 
-def csv_chunks(session: Session, campaign: Campaign, filters: ExportFilter) -> Iterator[str]:
-    """The CSV, a batch of rows per chunk: memory stays flat however many rows there are."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+def csv_chunks(
+    session: Session, campaign: Campaign, filters: ExportFilter, opener: Opener | None = None
+) -> Iterator[str]:
+    """The CSV, a batch of rows per chunk: memory stays flat however many rows there are.
+
+    A sealed row's name and address come from its box, opened with ``opener``; without one,
+    ``SealedExport`` (callers check ``count_sealed`` first, so it comes before any output)."""
+    buffer, writer = csv_writer()
     writer.writerow(HEADER)
-    yield BOM + _drain(buffer)
-    # Core execution on the session's connection (a server-side cursor where the driver has one)
-    # and text from the database: no ORM rows, no datetime or JSON parsing per row, which were
-    # most of a million-row export's time.
-    connection = session.connection().execution_options(stream_results=True, max_row_buffer=BATCH)
+    yield BOM + drain(buffer)
+    # Core execution and text from the database: no ORM rows, no datetime or JSON parsing per
+    # row, which were most of a million-row export's time.
+    connection = streaming(session)
     dialect = connection.dialect.name
     columns = (
-        _timestamp_text(Signature.created_at, dialect),
-        _timestamp_text(Signature.verified_at, dialect),
+        timestamp_text(Signature.created_at, dialect),
+        timestamp_text(Signature.verified_at, dialect),
         Signature.name,
         Signature.email,
         Signature.country,
@@ -134,6 +170,8 @@ def csv_chunks(session: Session, campaign: Campaign, filters: ExportFilter) -> I
         Signature.opt_in,
         Partner.slug,
         Signature.language,
+        Signature.partner_opt_in,
+        Signature.sealed,
     )
     result = connection.execute(
         _selection(campaign, filters, *columns).order_by(Signature.verified_at, Signature.id)
@@ -151,7 +189,14 @@ def csv_chunks(session: Session, campaign: Campaign, filters: ExportFilter) -> I
             opt_in,
             partner,
             language,
+            partner_opt_in,
+            sealed,
         ) in partition:
+            if sealed is not None:
+                if opener is None:
+                    raise SealedExport(campaign)
+                fields = opener(sealed)
+                name, email = fields["name"], fields["email"]
             if actions not in actions_text:
                 actions_text[actions] = " ".join(json.loads(actions))
             writer.writerow(
@@ -165,12 +210,26 @@ def csv_chunks(session: Session, campaign: Campaign, filters: ExportFilter) -> I
                     "yes" if opt_in else "no",
                     safe_cell(partner),
                     language,
+                    "yes" if partner_opt_in else "no",
                 )
             )
-        yield _drain(buffer)
+        yield drain(buffer)
 
 
-def _timestamp_text(column: ColumnElement[Any], dialect: str) -> ColumnElement[str]:
+def csv_writer() -> tuple[io.StringIO, Any]:
+    """A buffer and its writer in the one CSV dialect of every export: every cell quoted,
+    CRLF line ends (what spreadsheets expect)."""
+    buffer = io.StringIO()
+    return buffer, csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+
+
+def streaming(session: Session) -> Connection:
+    """The session's connection reading ``BATCH`` rows at a time (a server-side cursor where
+    the driver has one): memory stays flat however many rows there are."""
+    return session.connection().execution_options(stream_results=True, max_row_buffer=BATCH)
+
+
+def timestamp_text(column: ColumnElement[Any], dialect: str) -> ColumnElement[str]:
     """``YYYY-MM-DD HH:MM:SS`` (UTC, as stored), formatted by the database."""
     if dialect == "postgresql":
         return func.to_char(column, "YYYY-MM-DD HH24:MI:SS")
@@ -178,7 +237,8 @@ def _timestamp_text(column: ColumnElement[Any], dialect: str) -> ColumnElement[s
     return func.substr(column, 1, 19)
 
 
-def _drain(buffer: io.StringIO) -> str:
+def drain(buffer: io.StringIO) -> str:
+    """What the CSV writer put in ``buffer`` since the last chunk, and an empty buffer."""
     text = buffer.getvalue()
     buffer.seek(0)
     buffer.truncate()

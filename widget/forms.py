@@ -47,7 +47,34 @@ def country_names(locale: str) -> tuple[tuple[str, str], ...]:
     """ISO 3166-1 alpha-2 codes with their names in ``locale``, sorted by name."""
     territories = Locale.parse(locale).territories
     codes = (c for c in territories if len(c) == 2 and c.isalpha() and c not in NOT_COUNTRIES)
-    return tuple(sorted(((code, territories[code]) for code in codes), key=lambda c: c[1]))
+    return tuple(
+        sorted(((code, territories[code]) for code in codes), key=lambda c: collation_key(c[1]))
+    )
+
+
+#: the Persian alphabet's order with Urdu's extra letters after their base letters (and Arabic
+#: kaf, yeh, heh as the Persian ones, Pashto's letters as their base letters): in code point
+#: order پ چ ژ گ would come after ي
+ARABIC_SCRIPT_ORDER = "اآبپتٹثجچحخدڈذرڑزژسشصضطظعغفقکگلمنںوہھیے"
+ARABIC_SCRIPT_SPELLINGS = str.maketrans("كيهةۀئۓأإټډړښږځڅڼۍې", "کیہہہییااتدرشژجچنیی")
+ARABIC_SCRIPT_KEYS = {
+    ord(letter): chr(0xE000 + place) for place, letter in enumerate(ARABIC_SCRIPT_ORDER)
+}
+
+
+def collation_key(name: str) -> tuple[str, str]:
+    """Alphabetical order without a collation library (PyICU is not installed): letters
+    compared without accents and case (Åland Islands among the A, Côte d'Ivoire among the C),
+    Arabic-script letters in the Persian/Urdu alphabet's order; the name as written breaks ties.
+
+    Right for English and the Latin-script languages that sort accents as their base letter;
+    close for Persian, Urdu and Pashto (Pashto's own letters sort with their base letters)."""
+    bare = "".join(
+        c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c)
+    ).casefold()
+    bare = unicodedata.normalize("NFKD", bare.translate(ARABIC_SCRIPT_SPELLINGS))
+    bare = "".join(c for c in bare if not unicodedata.combining(c))
+    return bare.translate(ARABIC_SCRIPT_KEYS), name
 
 
 def no_control_characters(_form: FlaskForm, field: StringField) -> None:
@@ -159,6 +186,9 @@ class SignForm(FlaskForm):
     actions = CheckboxesField(_l("What did you do?"), validate_choice=False)
     consent = BooleanField(validators=[DataRequired(_l("Please agree so that we can count you."))])
     opt_in = BooleanField(default=False)
+    #: shown only when embedded for a registered, active partner (``widget.signing`` ignores
+    #: it otherwise); never pre-ticked
+    partner_opt_in = BooleanField(default=False)
     #: hidden from people and assistive technology; a bot fills it in
     website = StringField()
 

@@ -15,12 +15,15 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, request
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 from limits import RateLimitItem, WindowStats, parse_many
 
 from . import widget_state
+from .extensions import db
 from .networks import client_network
+from .report_pdf import LIMIT_PER_MINUTE
+from .runtime_limits import RuntimeLimits, raised
 from .tokens import FORM_MAX_AGE
 
 log = logging.getLogger(__name__)
@@ -44,16 +47,28 @@ limiter = Limiter(
 )
 
 
+def runtime_limits() -> RuntimeLimits:
+    """The limits in force (``widget.runtime_limits``): an admin's override or the setting."""
+    limits: RuntimeLimits = current_app.extensions["widget.runtime_limits"]
+    return limits
+
+
+# The per-client limits are Flask-Limiter's dynamic limits: a callable it asks on every
+# request. A client in an allowed network of shared addresses gets them raised by that
+# network's multiplier (``RuntimeLimits.client_limit``); its budget is then its own, since
+# Flask-Limiter's keys include the limit.
+
+
 def sign_limit() -> str:
-    return widget_state().settings.ratelimit_sign
+    return runtime_limits().client_limit("sign", request.remote_addr)
 
 
 def ip_limit() -> str:
-    return widget_state().settings.ratelimit_ip
+    return runtime_limits().client_limit("ip", request.remote_addr)
 
 
 def links_limit() -> str:
-    return widget_state().settings.ratelimit_links
+    return runtime_limits().client_limit("links", request.remote_addr)
 
 
 #: per client IP per campaign, on sign POSTs only
@@ -62,6 +77,19 @@ limit_signing = limiter.limit(sign_limit, key_func=client_and_campaign, methods=
 limit_per_ip = limiter.shared_limit(ip_limit, scope="ip", methods=["POST"])
 #: confirm links, per client IP, whatever the method
 limit_links = limiter.shared_limit(links_limit, scope="links")
+#: the sign receipt's poll (``views.progress``): an open widget asks every 5 s for 2 minutes,
+#: every 20 s to 10 minutes, then once a minute (static/progress.js), about 100 times in its
+#: first hour and 60 in each after: room for 5 widgets starting at once behind one address and
+#: about 30 in an hour; an allowed shared network gets it raised like the other limits
+PROGRESS_LIMIT = "60 per minute;3000 per hour"
+
+
+def progress_limit() -> str:
+    multiplier = runtime_limits().multiplier(request.remote_addr)
+    return raised(PROGRESS_LIMIT, multiplier) if multiplier > 1 else PROGRESS_LIMIT
+
+
+limit_progress = limiter.limit(progress_limit, key_func=client_ip)
 
 
 def init_app(app: Flask) -> None:
@@ -71,6 +99,7 @@ def init_app(app: Flask) -> None:
         app.config["RATELIMIT_STORAGE_OPTIONS"] = {}
     else:
         app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", redis_options())
+    app.extensions["widget.runtime_limits"] = RuntimeLimits(settings, db.engine(app))
     limiter.init_app(app)
     _drop_app_wide_hooks(app)
     # init_app makes fresh storage but keeps the old storage's "dead" flag; a new app (tests,
@@ -119,12 +148,36 @@ def retry_after() -> int:
     return max(1, int(current.reset_at - time.time()))
 
 
+def api_limit() -> str:
+    return runtime_limits().limit("api")
+
+
+def api_key_id() -> str:
+    """The API key the request was let in with (``views.api``): one budget per key, whatever
+    address it comes from, so a key shared by several servers of a CRM is limited as one."""
+    return f"api-key/{g.api_key.id}"
+
+
+#: API requests per key; applied after the key is checked, so only known keys are counted
+limit_per_api_key = limiter.limit(api_limit, key_func=api_key_id)
+
+
 def login_limit() -> str:
-    return widget_state().settings.ratelimit_login
+    return runtime_limits().limit("login")
 
 
 #: staff login attempts per client IP
 limit_login = limiter.limit(login_limit, key_func=client_ip, methods=["POST"])
+
+
+def staff_account() -> str:
+    return f"staff/{g.staff.id}"
+
+
+#: report PDFs per staff account (each is seconds of a core), whatever address it comes from
+limit_report_pdf = limiter.limit(
+    f"{LIMIT_PER_MINUTE} per minute", key_func=staff_account, scope="report-pdf"
+)
 
 
 def login_wait(email: str) -> int:
@@ -136,17 +189,17 @@ def login_wait(email: str) -> int:
     a distributed guesser gets one guess per address, and a client that has not failed (the
     admin, from their own address) is still let in with the right password.
     """
-    settings = widget_state().settings
+    limits = runtime_limits()
     account, client = _login_keys(email)
     try:
         strategy = limiter.limiter
         own = [
             (item, strategy.get_window_stats(item, "login-client", client))
-            for item in parse_many(settings.ratelimit_login)
+            for item in parse_many(limits.limit("login"))
         ]
         waits = [_wait(item, stats) for item, stats in own]
         if not any(waits):
-            ceiling = parse_many(settings.ratelimit_login_account)
+            ceiling = parse_many(limits.limit("login_account"))
             if any(
                 _wait(item, strategy.get_window_stats(item, "login-account", account))
                 for item in ceiling
@@ -160,13 +213,13 @@ def login_wait(email: str) -> int:
 
 def login_failed(email: str) -> None:
     """Count a wrong password against the account, from this client and from all clients."""
-    settings = widget_state().settings
+    limits = runtime_limits()
     account, client = _login_keys(email)
     try:
         strategy = limiter.limiter
-        for item in parse_many(settings.ratelimit_login):
+        for item in parse_many(limits.limit("login")):
             strategy.hit(item, "login-client", client)
-        for item in parse_many(settings.ratelimit_login_account):
+        for item in parse_many(limits.limit("login_account")):
             strategy.hit(item, "login-account", account)
     except Exception:
         log.exception("rate limit storage unreachable: a failed sign-in was not counted")
@@ -191,7 +244,7 @@ def may_mail(address_key: str) -> bool:
 
     Shared by every process through the limiter's storage; if that storage is unreachable the
     mail goes out (a supporter's confirmation matters more than a cap) and it is logged."""
-    return _spend("mail", address_key, widget_state().settings.ratelimit_mail)
+    return _spend("mail", address_key, runtime_limits().limit("mail"))
 
 
 def spend_form_token(nonce: str) -> bool:

@@ -54,7 +54,10 @@ class Campaign(Base):
     ask: Mapped[str] = mapped_column(Text)
     additional_info: Mapped[str] = mapped_column(Text, default="")
     sample_letter: Mapped[str] = mapped_column(Text, default="")
-    #: who to write to: list of {name, title, address, email, phone, fax, social, salutation}
+    #: what a supporter says on the phone to a target (``widget.take_action``)
+    call_script: Mapped[str] = mapped_column(Text, default="")
+    #: who to write to: list of {name, title, address, email, phone, fax, social, salutation,
+    #: salutations: {language: salutation}}
     targets: Mapped[list[Any]] = mapped_column(default=list)
     #: language codes, the first one is the campaign's own
     languages: Mapped[list[Any]] = mapped_column(default=list)
@@ -68,8 +71,14 @@ class Campaign(Base):
     closes_at: Mapped[datetime | None]
     #: the deadline as the organisation states it, shown as information
     deadline_note: Mapped[str] = mapped_column(Text, default="")
+    #: when its ``campaign.closed`` webhook event was queued: once per closing (a reopening
+    #: clears it)
+    closed_announced_at: Mapped[datetime | None]
     #: origins allowed to frame the widget; ``["*"]`` allows any site
     allowed_origins: Mapped[list[Any]] = mapped_column(default=lambda: ["*"])
+    #: whether the widget also shows the actions taken offline (``widget.offline``) beside
+    #: its verified online count; ``data-count`` stays the online count either way
+    count_offline_in_widget: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -102,6 +111,11 @@ class Partner(Base):
     origins: Mapped[list[Any]] = mapped_column(default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+
+
+def _created_at(context: Any) -> Any:
+    """An inserted row's last change is its creation; every later change sets its own time."""
+    return context.get_current_parameters()["created_at"]
 
 
 class Signature(Base):
@@ -152,9 +166,52 @@ class Signature(Base):
     #: link dies with the signature it was made for (None only for rows older than links
     #: that carry it)
     link_secret: Mapped[str | None] = mapped_column(String(32))
+    #: may the partner it was signed through contact this supporter (a separate box, shown
+    #: only for a registered active partner, never pre-ticked)
+    partner_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: which wording of the partner consent was agreed to; None when not given
+    partner_consent_version: Mapped[str | None] = mapped_column(String(20))
+    #: the last change that a connected system would want to hear of (signed, confirmed,
+    #: withdrawn, invalidated, erased): the API's ``updated_since`` and its cursor; the
+    #: funnel's own marks (mailed, reminded, bounced, link opened) are not such changes
+    updated_at: Mapped[datetime] = mapped_column(index=True, default=_created_at)
+    #: with ``WIDGET_DATA_PUBLIC_KEY`` set: the personal fields as one sealed box (base64),
+    #: the clear columns left empty (``widget.sealing``)
+    sealed: Mapped[str | None] = mapped_column(Text)
+    #: which public key sealed it (its fingerprint), so a rekey knows what to re-seal
+    sealed_key: Mapped[str | None] = mapped_column(String(64))
+    #: when the relay first accepted its confirm mail (or reminder): the funnel's "mail sent",
+    #: kept after the outbox row is purged
+    mailed_at: Mapped[datetime | None]
+    #: when its one reminder was queued (``widget.reminders``); the claim that makes it once
+    reminded_at: Mapped[datetime | None]
+    #: the first GET of its confirm page (the funnel's "link opened"; no tracking pixel)
+    link_opened_at: Mapped[datetime | None]
+    #: the receiving server refused its confirm or reminder mail for good (a 5xx for the
+    #: recipient): no reminder follows
+    mail_bounced_at: Mapped[datetime | None]
+    #: the source code (``ref=``) of the link the supporter came by (``widget.sharing``)
+    ref: Mapped[str | None] = mapped_column(String(32))
 
     campaign: Mapped[Campaign] = relationship()
     partner: Mapped[Partner | None] = relationship()
+
+
+class SignReceipt(Base):
+    """What the page that signed holds, to learn of the confirmation (``widget.receipts``):
+    only its hash is kept, and it names no address."""
+
+    __tablename__ = "sign_receipt"
+
+    #: SHA-256 of the receipt, never the receipt
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    signature_id: Mapped[int] = mapped_column(
+        ForeignKey("signature.id", ondelete="CASCADE"), index=True
+    )
+    issued_at: Mapped[datetime] = mapped_column(index=True)
+    #: this submission stored the signature (it was new): only then is the receipt found
+    #: (its poll, "correct the address")
+    made_signature: Mapped[bool] = mapped_column(Boolean)
 
 
 class Count(Base):
@@ -177,20 +234,72 @@ class Count(Base):
     updated_at: Mapped[datetime]
 
 
+class OfflineAction(Base):
+    """Actions taken away from the widget (letters from a vigil, a street stall's petition
+    sheets), entered by staff with a note saying where they came from.
+
+    A mistaken entry is never edited or deleted: it is removed (``removed_at``, audited) and
+    entered again, so the report and the audit log always explain the number.
+    """
+
+    __tablename__ = "offline_action"
+    __table_args__ = (
+        CheckConstraint("count > 0 AND count <= 1000000", name="count_in_range"),
+        CheckConstraint("length(note) BETWEEN 1 AND 500", name="note_length"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign.id", ondelete="CASCADE"), index=True
+    )
+    #: how many actions (or signatures on paper) the entry stands for
+    count: Mapped[int]
+    #: one of the campaign's offered actions; None when the entry is not one kind of action
+    action: Mapped[str | None] = mapped_column(String(20))
+    #: where they came from and who holds the papers, e.g. "Vigil at the embassy, 3 Dec"
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    #: a staff email, or ``cli:<user>``
+    created_by: Mapped[str] = mapped_column(String(254))
+    #: set when the entry was found wrong: it no longer counts, and stays for the record
+    removed_at: Mapped[datetime | None]
+    removed_by: Mapped[str | None] = mapped_column(String(254))
+
+
 class Staff(Base):
     """A staff account: admins change things and see personal data; viewers see numbers."""
 
     __tablename__ = "staff"
-    __table_args__ = (CheckConstraint("role IN ('admin', 'viewer')", name="role_known"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'viewer', 'partner')", name="role_known"),
+        CheckConstraint(
+            "(role = 'partner') = (partner_id IS NOT NULL)", name="partner_role_has_partner"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     #: werkzeug's salted scrypt hash, never the password
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(10))
+    #: a partner account sees only this partner's pages; None for the organisation's staff
+    partner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("partner.id", ondelete="CASCADE"), index=True
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
+    #: the TOTP secret, encrypted with a key derived from the secret key (``widget.two_factor``);
+    #: None: no second factor
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    #: the last TOTP time step used to sign in: a code is good once, not for its whole window
+    totp_last_step: Mapped[int | None]
+    #: a one-time code for the first enrolment where it is required (``widget.enrol_codes``)
+    enrol_code_hash: Mapped[str | None] = mapped_column(String(64))
+    enrol_code_expires_at: Mapped[datetime | None]
+
+    partner: Mapped[Partner | None] = relationship()
 
 
 class StaffSession(Base):
@@ -204,6 +313,18 @@ class StaffSession(Base):
     #: SHA-256 of the token in the cookie, never the token itself
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
+
+
+class StaffRecoveryCode(Base):
+    """A single-use recovery code for two-factor sign-in, kept as its SHA-256 hash only."""
+
+    __tablename__ = "staff_recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    #: set when the code is spent; a spent code never signs in again
+    used_at: Mapped[datetime | None]
 
 
 class Audit(Base):
@@ -260,3 +381,169 @@ class OutboxMessage(Base):
     #: set when the retries are used up
     failed_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Webhook(Base):
+    """An endpoint of the organisation's (or a partner's) that hears of events, signed as
+    Standard Webhooks (``widget.webhooks``)."""
+
+    __tablename__ = "webhook"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    #: a partner's endpoint hears only of that partner's consenting supporters
+    partner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("partner.id", ondelete="CASCADE"), index=True
+    )
+    #: the event types it wants; empty for all
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    #: ``whsec_`` and the base64 key that signs its deliveries
+    secret: Mapped[str] = mapped_column(String(100))
+    #: after a rotation the old secret signs beside the new one until ``previous_secret_until``
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None]
+    #: paused endpoints keep their events queued and get none until resumed
+    paused_at: Mapped[datetime | None]
+    #: batching: at most this many events per delivery (None: one event per delivery) ...
+    batch_max: Mapped[int | None]
+    #: ... and a batch waits at most this long for more
+    batch_seconds: Mapped[int | None]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(254), default="")
+    #: added by the organisation (CLI, admin), not a partner account: may reach a non-public
+    #: address while ``WIDGET_WEBHOOK_ALLOW_PRIVATE`` is on (``widget.webhook_address``)
+    private_ok: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    partner: Mapped[Partner | None] = relationship()
+
+
+class WebhookEvent(Base):
+    """One event for one endpoint, stored in the transaction that caused it."""
+
+    __tablename__ = "webhook_event"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook.id", ondelete="CASCADE"), index=True
+    )
+    #: ``signature.verified``, ``signature.withdrawn``, ``campaign.closed``
+    type: Mapped[str] = mapped_column(String(40))
+    #: the ``data`` of the event as delivered
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: the signature whose personal data it carries: it goes when the signature is erased
+    signature_id: Mapped[int | None] = mapped_column(
+        ForeignKey("signature.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    #: the delivery it was put into (None while waiting for one)
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook_delivery.id", ondelete="CASCADE"), index=True
+    )
+
+
+class WebhookDelivery(Base):
+    """One POST to one endpoint, with its retries: one event, or a batch of them."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook.id", ondelete="CASCADE"), index=True
+    )
+    #: the ``webhook-id`` header, the same on every retry
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the JSON body, fixed when the delivery is made so every retry sends the same bytes
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_until: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    #: the receiver's status code at the last attempt (None: no answer)
+    last_status: Mapped[int | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class ApiKey(Base):
+    """A key for ``/api/v1/.../signatures``; only its hash is kept."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    #: a partner's key sees only that partner's consenting supporters
+    partner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("partner.id", ondelete="CASCADE"), index=True
+    )
+    #: SHA-256 of the key, never the key
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the key's first characters, to tell keys apart in lists
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(254), default="")
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    partner: Mapped[Partner | None] = relationship()
+
+
+class RuntimeLimit(Base):
+    """A rate limit set by an admin at run time (``widget.runtime_limits``); without a row the
+    ``WIDGET_RATELIMIT_*`` setting holds."""
+
+    __tablename__ = "runtime_limit"
+
+    #: which limit: ``sign``, ``ip``, ``links``, ``mail``, ``login``, ``login_account``, ``api``
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    #: Flask-Limiter syntax, e.g. ``10 per minute;100 per hour``
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(254))
+
+
+class LimitAllowance(Base):
+    """A network of shared addresses (a campus, a mobile carrier's NAT) whose clients get the
+    per-client limits raised by ``multiplier`` (``widget.runtime_limits``)."""
+
+    __tablename__ = "limit_allowance"
+    __table_args__ = (
+        CheckConstraint("length(note) BETWEEN 1 AND 200", name="note_length"),
+        CheckConstraint("multiplier BETWEEN 2 AND 1000", name="multiplier_range"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: a CIDR network in its normal form, e.g. ``192.0.2.0/24``
+    network: Mapped[str] = mapped_column(String(50), unique=True)
+    #: whose addresses they are, e.g. "University campus"
+    note: Mapped[str] = mapped_column(Text)
+    #: the per-client limits times this for its clients
+    multiplier: Mapped[int] = mapped_column(default=20, server_default="20")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(254))
+
+
+class RuntimeLimitsVersion(Base):
+    """One row whose number every change of the two tables above raises: each process reads
+    it every few seconds and reloads them only when it moved."""
+
+    __tablename__ = "runtime_limits_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)
+
+
+class AbuseAlert(Base):
+    """When staff were last mailed about one cause (``widget.alerts``): once an hour at most."""
+
+    __tablename__ = "abuse_alert"
+
+    #: e.g. ``ua-109-23/ip/<hash>``, ``ua-109-23/domain/spam.example``
+    cause: Mapped[str] = mapped_column(String(400), primary_key=True)
+    last_sent_at: Mapped[datetime]

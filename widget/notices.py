@@ -34,12 +34,22 @@ class MailNotices:
         self.tokens = tokens
 
     def ask_to_confirm(self, signature: Signature) -> Mail:
-        claims = link_payload(signature.id, signature.link_secret, c=signature.campaign.slug)
         return self._mail(
             signature,
             "confirm",
             lambda: _("Please confirm your signature: %(title)s", title=signature.campaign.title),
-            verify_url=self.link("widget.verify", token=self.tokens.verify_tokens.dumps(claims)),
+            verify_url=self._verify_url(signature),
+            manage_url=self._manage_url(signature),
+        )
+
+    def remind(self, signature: Signature) -> Mail:
+        """The one reminder (``widget.reminders``): the same ask and subject, a fresh link,
+        one line on why it matters and the way out for whoever did not sign."""
+        return self._mail(
+            signature,
+            "reminder",
+            lambda: _("Please confirm your signature: %(title)s", title=signature.campaign.title),
+            verify_url=self._verify_url(signature),
             manage_url=self._manage_url(signature),
         )
 
@@ -59,6 +69,10 @@ class MailNotices:
             lambda: _("Your signature was withdrawn: %(title)s", title=signature.campaign.title),
         )
 
+    def _verify_url(self, signature: Signature) -> str:
+        claims = link_payload(signature.id, signature.link_secret, c=signature.campaign.slug)
+        return self.link("widget.verify", token=self.tokens.verify_tokens.dumps(claims))
+
     def _manage_url(self, signature: Signature) -> str:
         token = self.tokens.manage_tokens.dumps(link_payload(signature.id, signature.link_secret))
         return self.link("manage.manage", token=token)
@@ -71,6 +85,7 @@ class MailNotices:
             "campaign": signature.campaign,
             "widget_url": self.link("widget.page", slug=signature.campaign.slug),
             "privacy_url": self.link("manage.notice", lang=signature.language),
+            "link_days": self.tokens.verify_tokens.max_age.days,
             **links,
         }
         with force_locale(signature.language):

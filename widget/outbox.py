@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from typing import Any, Protocol
 
 from sqlalchemy import Boolean, bindparam, delete, insert, or_, select, update
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .clock import utcnow
 from .logs import summary
-from .models import OutboxMessage
+from .models import OutboxMessage, Signature
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,13 @@ RECORD_RETRY_FIRST = 0.5
 RECORD_RETRY_LONGEST = 30.0
 #: mails that hold the address of someone who asked to be erased: deleted once sent
 DELETED_WHEN_SENT = frozenset({"withdrawn"})
+
+#: mails whose delivery marks their signature's ``mailed_at`` and whose bounce its
+#: ``mail_bounced_at`` (the funnel; no reminder after a bounce)
+BOUNCE_MARKED = frozenset({"confirm", "reminder"})
+
+#: what a sent message keeps of its recipient and text in sealed mode
+WIPED = {"recipient": "", "text_body": "", "html_body": ""}
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
@@ -66,6 +74,11 @@ class DeliveryFailure(Exception):
 
 class PermanentFailure(DeliveryFailure):
     """This message can never go (no such mailbox, cannot be composed): fail it now."""
+
+
+class Bounced(PermanentFailure):
+    """The receiving server refused this recipient for good (a 5xx at RCPT): the mail
+    bounced, and the signature it was about is marked so (``BOUNCE_MARKED``)."""
 
 
 class TemporaryFailure(DeliveryFailure):
@@ -148,6 +161,8 @@ def deliver_due(
     clock: Clock = utcnow,
     limit: int = 100,
     sleep: Sleep = time.sleep,
+    *,
+    wipe_sent: bool = False,
 ) -> DeliveryReport:
     """Send the messages that are due, each claimed first with a lease from the clock's time
     *then*, so a slow batch never writes claims that are already over.
@@ -155,6 +170,9 @@ def deliver_due(
     A failing message is recorded and the pass goes on; a refusal of us stops the pass. Database
     errors before a send propagate (nothing was sent; ``sender.run`` backs off and retries);
     after SMTP accepted a message, recording it is retried until it lands, never released.
+
+    ``wipe_sent`` (sealed mode): a sent message keeps its kind, times and Message-ID but no
+    longer its recipient or text, so the address is in clear only until the mail is gone.
     """
     report = DeliveryReport()
     with make_session() as session:
@@ -167,7 +185,7 @@ def deliver_due(
             .limit(limit)
         ).all()
     for message_id in due:
-        message = _claim(make_session, message_id, clock())
+        message = claim(make_session, OutboxMessage, message_id, clock())
         if message is None:
             continue
         try:
@@ -185,36 +203,34 @@ def deliver_due(
             else:
                 report.retrying += 1
         else:
-            _record_sent(make_session, message, clock(), sleep)
+            _record_sent(make_session, message, clock(), sleep, wipe=wipe_sent)
             report.sent += 1
     return report
 
 
-def _claim(make_session: sessionmaker[Session], message_id: int, now: datetime) -> Any:
-    """The message, loaded once this sender holds it until ``now + CLAIM_LEASE``; else None."""
+def claim(make_session: sessionmaker[Session], model: Any, row_id: int, now: datetime) -> Any:
+    """The row (a queued mail or a webhook delivery), loaded once this sender holds it until
+    ``now + CLAIM_LEASE``; else None (not due, or another sender holds it)."""
     with make_session() as session:
         claimed = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id)
-            .where(OutboxMessage.next_attempt_at <= now)
-            .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+            update(model)
+            .where(model.id == row_id)
+            .where(model.next_attempt_at <= now)
+            .where(or_(model.claimed_until.is_(None), model.claimed_until < now))
             .values(claimed_until=now + CLAIM_LEASE)
             .execution_options(synchronize_session=False)
         )
         session.commit()
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return None
-        return session.get(OutboxMessage, message_id, populate_existing=True)
+        return session.get(model, row_id, populate_existing=True)
 
 
 def _fail(
     make_session: sessionmaker[Session], message: OutboxMessage, error: Exception, now: datetime
 ) -> bool:
     """Record a message-level failure; True when the message is given up."""
-    if isinstance(error, DeliveryFailure):
-        reason = error.reason
-    else:
-        reason = stored_text(f"{type(error).__name__}: {error}")
+    reason = error_text(error)
     permanent = not isinstance(error, TemporaryFailure)
     gave_up = permanent or message.attempts + 1 >= MAX_ATTEMPTS
     log.warning(
@@ -224,7 +240,8 @@ def _fail(
         "failed for good" if gave_up else "will be retried",
         type(error).__name__,
     )
-    _record_failure(make_session, message, reason, now, give_up=gave_up)
+    bounced = isinstance(error, Bounced) and message.kind in BOUNCE_MARKED
+    _record_failure(make_session, message, reason, now, give_up=gave_up, bounced=bounced)
     return gave_up
 
 
@@ -235,14 +252,38 @@ def _record_failure(
     now: datetime,
     *,
     give_up: bool,
+    bounced: bool = False,
 ) -> None:
-    attempts = message.attempts + 1
+    """The failure on the message and, for a bounce, the mark on its signature, in one
+    transaction (the first bounce's time is kept)."""
+    with make_session() as session:
+        values = failure_values(message.attempts + 1, reason, now, give_up)
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(values))
+        if bounced and message.signature_id is not None:
+            session.execute(
+                update(Signature)
+                .where(Signature.id == message.signature_id)
+                .where(Signature.mail_bounced_at.is_(None))
+                .values(mail_bounced_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        session.commit()
+
+
+def failure_values(attempts: int, reason: str, now: datetime, give_up: bool) -> dict[str, Any]:
+    """What a failed attempt (the ``attempts``-th) leaves on its row: released, and either
+    given up or due again after ``retry_delay``."""
     values: dict[str, Any] = {"attempts": attempts, "last_error": reason, "claimed_until": None}
     if give_up:
-        values |= {"failed_at": now, "next_attempt_at": None}
-    else:
-        values |= {"next_attempt_at": now + retry_delay(attempts)}
-    _update(make_session, message.id, values)
+        return values | {"failed_at": now, "next_attempt_at": None}
+    return values | {"next_attempt_at": now + retry_delay(attempts)}
+
+
+def error_text(error: Exception) -> str:
+    """Why an attempt failed, as we store, log and show it."""
+    if isinstance(error, DeliveryFailure):
+        return error.reason
+    return stored_text(f"{type(error).__name__}: {error}")
 
 
 def _record_refusal(
@@ -265,7 +306,12 @@ def _update(make_session: sessionmaker[Session], message_id: int, values: dict[s
 
 
 def _record_sent(
-    make_session: sessionmaker[Session], message: OutboxMessage, sent_at: datetime, sleep: Sleep
+    make_session: sessionmaker[Session],
+    message: OutboxMessage,
+    sent_at: datetime,
+    sleep: Sleep,
+    *,
+    wipe: bool = False,
 ) -> None:
     """SMTP accepted it: record that, however long the database takes; this sender never
     releases it unrecorded, so it never sends it twice. Other senders stay off it for the
@@ -283,8 +329,11 @@ def _record_sent(
                         next_attempt_at=None,
                         claimed_until=None,
                         attempts=OutboxMessage.attempts + 1,
+                        **(WIPED if wipe else {}),
                     )
                 session.execute(statement.where(OutboxMessage.id == message.id))
+                if message.kind in BOUNCE_MARKED and message.signature_id is not None:
+                    session.execute(first_mailed(message.signature_id, sent_at))
                 session.commit()
             return
         except SQLAlchemyError as error:
@@ -298,6 +347,16 @@ def _record_sent(
             wait = min(wait * 2, RECORD_RETRY_LONGEST)
 
 
+def first_mailed(signature_id: int, now: datetime) -> Any:
+    """The funnel's "mail sent" mark on the signature, set by its first delivered mail."""
+    return (
+        update(Signature)
+        .where(Signature.id == signature_id, Signature.mailed_at.is_(None))
+        .values(mailed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def retry_delay(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, ... up to an hour: a short outage costs minutes, a long one no storm."""
     return min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY)
@@ -305,7 +364,7 @@ def retry_delay(attempts: int) -> timedelta:
 
 def message_id_header(message: OutboxMessage, sender: str) -> str:
     """``<outbox.ID@sender-domain>``: the same for every attempt at one message."""
-    domain = sender.rpartition("@")[2]
+    domain = parseaddr(sender)[1].rpartition("@")[2]
     return f"<outbox.{message.message_id or message.id}@{domain}>"
 
 

@@ -74,8 +74,9 @@ def failed_mail(session: Session, limit: int = 200) -> list[FailedMail]:
 
 def resend(session: Session, ids: Sequence[int] | None, *, actor: str, now: datetime) -> list[int]:
     """Queue the given unsent messages (``None``: every failed one) to go now, with a fresh set
-    of attempts; audited. A message a sender holds right now is left to it. Returns the ids."""
-    unsent = OutboxMessage.sent_at.is_(None)
+    of attempts; audited. A message a sender holds right now is left to it. Returns the ids.
+    A sent message is never resent; in sealed mode it has no recipient left to send to."""
+    unsent = OutboxMessage.sent_at.is_(None) & (OutboxMessage.recipient != "")
     free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
     chosen = (
         OutboxMessage.failed_at.is_not(None) if ids is None else OutboxMessage.id.in_(list(ids))

@@ -9,17 +9,26 @@ bounded time and never the queue.
 
 from __future__ import annotations
 
+import http.client
 import smtplib
 import socket
 import ssl
 import threading
+import time
 from datetime import UTC
 from email.message import EmailMessage
 from email.utils import format_datetime
 from types import TracebackType
 
 from .models import OutboxMessage
-from .outbox import PermanentFailure, RelayRefused, TemporaryFailure, message_id_header
+from .organisation import sender as sender_header
+from .outbox import (
+    Bounced,
+    PermanentFailure,
+    RelayRefused,
+    TemporaryFailure,
+    message_id_header,
+)
 from .settings import MailURL
 
 #: the longest one delivery may take, connect to QUIT (well inside ``outbox.CLAIM_LEASE``)
@@ -31,11 +40,19 @@ POLICY_SUBJECT = "7"
 
 
 class SmtpTransport:
-    """Delivers over ``smtp://`` (optionally STARTTLS) or ``smtps://``, with auth if given."""
+    """Delivers over ``smtp://`` (optionally STARTTLS) or ``smtps://``, with auth if given;
+    ``sender_name`` (the organisation) is the ``From`` display name."""
 
-    def __init__(self, url: MailURL, sender: str, deadline: float = DEFAULT_DEADLINE) -> None:
+    def __init__(
+        self,
+        url: MailURL,
+        sender: str,
+        deadline: float = DEFAULT_DEADLINE,
+        sender_name: str | None = None,
+    ) -> None:
         self.url = url
         self.sender = sender
+        self.sender_name = sender_name
         self.deadline = deadline
 
     def send(self, message: OutboxMessage) -> None:
@@ -60,7 +77,7 @@ class SmtpTransport:
 
     def compose(self, message: OutboxMessage) -> EmailMessage:
         mail = EmailMessage()
-        mail["From"] = self.sender
+        mail["From"] = sender_header(self.sender, self.sender_name)
         mail["To"] = message.recipient
         mail["Subject"] = message.subject
         mail["Date"] = format_datetime(message.created_at.replace(tzinfo=UTC), usegmt=True)
@@ -97,20 +114,23 @@ class SmtpTransport:
 class Deadline:
     """Shuts the connection's socket down when the time is up, so a blocked read returns.
 
-    ``smtplib`` has only a per-read timeout. The socket is shut down through a duplicate of its
-    descriptor (``shutdown`` acts on the connection), which works alike for plain and TLS
-    sockets without touching the ``ssl`` module's internals.
+    ``smtplib`` and ``http.client`` (webhooks) have only a per-read timeout. The socket is
+    shut down through a duplicate of its descriptor (``shutdown`` acts on the connection),
+    which works alike for plain and TLS sockets without touching the ``ssl`` module's
+    internals.
     """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expired = False
-        self._smtp: smtplib.SMTP | None = None
+        self._started = 0.0
+        self._connection: smtplib.SMTP | http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
     def __enter__(self) -> Deadline:
+        self._started = time.monotonic()
         self._timer.start()
         return self
 
@@ -122,17 +142,18 @@ class Deadline:
     ) -> None:
         with self._lock:
             self._timer.cancel()
-            self._smtp = None
+            self._connection = None
 
-    def watch(self, smtp: smtplib.SMTP) -> None:
+    def watch(self, connection: smtplib.SMTP | http.client.HTTPConnection) -> None:
         with self._lock:
-            self._smtp = smtp
+            self._connection = connection
 
     def _expire(self) -> None:
         with self._lock:
             self.expired = True
-            # smtplib documents no accessor for its socket; ``sock`` is set from connect on
-            sock = getattr(self._smtp, "sock", None) if self._smtp else None
+            # neither documents an accessor for its socket; both set ``sock`` from connect on
+            connection = self._connection
+            sock = getattr(connection, "sock", None) if connection else None
             if sock is None:
                 return
             try:
@@ -142,8 +163,10 @@ class Deadline:
                 pass  # already closed: nothing to interrupt
 
     def explain(self, error: BaseException) -> str | None:
-        """What went wrong, if it was our deadline (the caller knows whose fault that is)."""
-        if not self.expired:
+        """What went wrong, if it was our deadline (the caller knows whose fault that is): the
+        timer shut the socket, or a per-read timeout no longer than the deadline met it first
+        (both run out together when the relay's own timeout is the longer)."""
+        if not self.expired and time.monotonic() - self._started < self.seconds:
             return None
         return f"no complete answer within {self.seconds:g} s ({error!r})"
 
@@ -180,14 +203,15 @@ def _data_answer(code: int, reply: bytes | str) -> Exception:
 
 
 def _recipient_answer(code: int, reply: bytes) -> Exception:
-    """550/551/552/553 (or a 5.1.x/5.2.x status) to RCPT is about the mailbox: fail the message;
-    4xx of that kind is retried; other refusals at RCPT (relay denied, 5.7.x) are about us."""
+    """550/551/552/553 (or a 5.1.x/5.2.x status) to RCPT is about the mailbox: the message
+    bounced (failed for good); 4xx of that kind is retried; other refusals at RCPT (relay
+    denied, 5.7.x) are about us."""
     subject = _subject(reply)
     text = f"recipient refused: {code} {_text(reply)}"
     about_mailbox = subject in RECIPIENT_SUBJECTS or (subject is None and code in range(550, 554))
     if not about_mailbox and not (subject is None and code in (450, 451, 452)):
         return RelayRefused(text)
-    return PermanentFailure(text) if code >= 500 else TemporaryFailure(text)
+    return Bounced(text) if code >= 500 else TemporaryFailure(text)
 
 
 def _text(reply: bytes | str) -> str:

@@ -9,19 +9,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from babel import Locale, UnknownLocaleError
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .counter import tally
+from .directions import text_direction
+from .forms import collation_key, country_names
 from .models import Campaign, Partner, Signature
 
 #: how the count report names each action, for officials rather than supporters
 REPORT_LABELS = {
-    "letter": "Letters written",
-    "email": "Emails sent",
-    "call": "Phone calls made",
-    "fax": "Faxes sent",
-    "social": "Social media posts",
+    "letter": _l("Letters written"),
+    "email": _l("Emails sent"),
+    "call": _l("Phone calls made"),
+    "fax": _l("Faxes sent"),
+    "social": _l("Social media posts"),
 }
 
 
@@ -146,3 +150,38 @@ def bar_chart(series: Sequence[tuple[date, int]], width: int = 600, height: int 
         for i, (day, value) in enumerate(series)
     ]
     return Chart(width, height, bars, peak)
+
+
+# --- the officials' report ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportLanguage:
+    """The language a report is written in: its code (``lang``), Babel locale and direction."""
+
+    code: str
+    locale: str
+
+    @property
+    def direction(self) -> str:
+        return text_direction(self.code)
+
+
+def report_language(campaign: Campaign, wanted: str | None) -> ReportLanguage:
+    """``wanted`` if it is one of the campaign's languages, else the campaign's first: a report
+    is never written in a language the campaign does not speak."""
+    languages = [str(code) for code in campaign.languages or ["en"]]
+    code = wanted if wanted in languages else languages[0]
+    try:
+        locale = str(Locale.parse(code, sep="-"))
+    except (UnknownLocaleError, ValueError):
+        locale = "en"  # a code CLDR does not know: names and dates in English
+    return ReportLanguage(code, locale)
+
+
+def countries_by_name(by_country: Sequence[tuple[str, int]], locale: str) -> list[tuple[str, int]]:
+    """Each country's name in ``locale`` with its count, in alphabetical order
+    (``widget.forms.collation_key``); a code CLDR does not name stays a code."""
+    names = dict(country_names(locale))
+    named = [(names.get(code, code), count) for code, count in by_country]
+    return sorted(named, key=lambda row: collation_key(row[0]))

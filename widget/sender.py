@@ -37,12 +37,14 @@ def run(
     sleep: Sleep = time.sleep,
     keep_going: Callable[[], bool] = lambda: True,
     on_report: Callable[[DeliveryReport], None] = lambda _report: None,
+    wipe_sent: bool = False,
 ) -> None:
-    """Deliver passes until ``keep_going()`` is false (never, in production)."""
+    """Deliver passes until ``keep_going()`` is false (never, in production); ``wipe_sent``
+    as in ``outbox.deliver_due``."""
     trouble = 0
     while keep_going():
         try:
-            report = deliver_due(make_session, transport, clock, sleep=sleep)
+            report = deliver_due(make_session, transport, clock, sleep=sleep, wipe_sent=wipe_sent)
         except SQLAlchemyError as error:
             trouble += 1
             pause = pause_after(trouble, interval)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -37,13 +39,21 @@ class Names:
     RATELIMIT_MAIL = "WIDGET_RATELIMIT_MAIL"
     RATELIMIT_LOGIN = "WIDGET_RATELIMIT_LOGIN"
     RATELIMIT_LOGIN_ACCOUNT = "WIDGET_RATELIMIT_LOGIN_ACCOUNT"
+    RATELIMIT_API = "WIDGET_RATELIMIT_API"
     BLOCKED_EMAIL_DOMAINS = "WIDGET_BLOCKED_EMAIL_DOMAINS"
     MIN_FILL_SECONDS = "WIDGET_MIN_FILL_SECONDS"
     RETENTION_PENDING_DAYS = "WIDGET_RETENTION_PENDING_DAYS"
     RETENTION_CLOSED_DAYS = "WIDGET_RETENTION_CLOSED_DAYS"
     RETENTION_MAIL_DAYS = "WIDGET_RETENTION_MAIL_DAYS"
+    REMIND_AFTER_HOURS = "WIDGET_REMIND_AFTER_HOURS"
     IPV6_PREFIX = "WIDGET_IPV6_PREFIX"
     SECURITY_CONTACT = "WIDGET_SECURITY_CONTACT"
+    DATA_PUBLIC_KEY = "WIDGET_DATA_PUBLIC_KEY"
+    WEBHOOK_ALLOW_PRIVATE = "WIDGET_WEBHOOK_ALLOW_PRIVATE"
+    ORG_NAME = "WIDGET_ORG_NAME"
+    ORG_URL = "WIDGET_ORG_URL"
+    PRIVACY_CONTACT = "WIDGET_PRIVACY_CONTACT"
+    STAFF_REQUIRE_2FA = "WIDGET_STAFF_REQUIRE_2FA"
 
     @classmethod
     def all(cls) -> set[str]:
@@ -51,6 +61,8 @@ class Names:
 
 
 MIN_SECRET_KEY_LENGTH = 16
+#: the organisation's name is a letterhead and a mail sender's display name: one line, short
+MAX_ORG_NAME_LENGTH = 200
 SECRET_KEY_FILE = "secret_key"
 
 
@@ -95,6 +107,8 @@ class Settings:
     ratelimit_login: str = "5 per minute;30 per hour"
     #: failed sign-ins per account from all clients; past it, a client gets one failure a window
     ratelimit_login_account: str = "100 per hour;1000 per day"
+    #: requests per API key to ``/api/v1/campaigns/<c>/signatures``, over all processes
+    ratelimit_api: str = "600 per minute"
     #: refused email domains, beyond the shipped list of disposable-mail services
     blocked_email_domains: frozenset[str] = frozenset()
     #: a form sent faster than this after it was shown is taken for a bot
@@ -105,11 +119,31 @@ class Settings:
     retention_closed_days: int = 180
     #: sent (or undeliverable) mail is deleted after this many days
     retention_mail_days: int = 7
+    #: ``remind`` mails an unconfirmed signature once it is this many hours old
+    remind_after_hours: int = 48
     #: IPv6 clients are limited and grouped by this prefix length (a host has a whole /64)
     ipv6_prefix: int = 64
     #: where to report a security problem (``/.well-known/security.txt``); None: the sender's
     #: address as mailto:
     security_contact: str | None = None
+    #: sealed mode (``widget.sealing``): personal fields are stored only sealed for this
+    #: X25519 public key (base64); None stores them in clear
+    data_public_key: str | None = None
+    #: the organisation's own webhook endpoints may reach loopback and private addresses
+    #: (local setups, tests); never a partner account's (``widget.webhook_address``)
+    webhook_allow_private: bool = False
+    #: the organisation: the officials' report's letterhead, the widget, the mails' sender name
+    org_name: str | None = None
+    #: the organisation's website (http or https), beside its name
+    org_url: str | None = None
+    #: the address for questions about personal data (the privacy notice's contact)
+    privacy_contact: str | None = None
+    #: admins sign in with a second factor (``widget.two_factor``); without one they enrol first
+    staff_require_2fa: bool = False
+
+    @property
+    def sealed(self) -> bool:
+        return self.data_public_key is not None
 
     @property
     def secret_key(self) -> str:
@@ -163,6 +197,9 @@ class Settings:
                 Names.RATELIMIT_LOGIN_ACCOUNT,
                 get(Names.RATELIMIT_LOGIN_ACCOUNT) or cls.ratelimit_login_account,
             ),
+            ratelimit_api=_rate_limit(
+                Names.RATELIMIT_API, get(Names.RATELIMIT_API) or cls.ratelimit_api
+            ),
             blocked_email_domains=_domains(get(Names.BLOCKED_EMAIL_DOMAINS)),
             min_fill_seconds=_seconds(
                 Names.MIN_FILL_SECONDS, get(Names.MIN_FILL_SECONDS) or "3", maximum=3
@@ -170,8 +207,17 @@ class Settings:
             retention_pending_days=_days(Names.RETENTION_PENDING_DAYS, get, default=14),
             retention_closed_days=_days(Names.RETENTION_CLOSED_DAYS, get, default=180),
             retention_mail_days=_days(Names.RETENTION_MAIL_DAYS, get, default=7),
+            remind_after_hours=_remind_after_hours(get),
             ipv6_prefix=_ipv6_prefix(get(Names.IPV6_PREFIX) or "64"),
             security_contact=_security_contact(get(Names.SECURITY_CONTACT)),
+            data_public_key=_data_public_key(get(Names.DATA_PUBLIC_KEY)),
+            webhook_allow_private=_on_off(
+                Names.WEBHOOK_ALLOW_PRIVATE, get(Names.WEBHOOK_ALLOW_PRIVATE) or "0"
+            ),
+            org_name=_org_name(get(Names.ORG_NAME)),
+            org_url=_org_url(get(Names.ORG_URL)),
+            privacy_contact=_privacy_contact(get(Names.PRIVACY_CONTACT)),
+            staff_require_2fa=_on_off(Names.STAFF_REQUIRE_2FA, get(Names.STAFF_REQUIRE_2FA) or "0"),
         )
 
 
@@ -243,6 +289,78 @@ def _security_contact(value: str | None) -> str | None:
     return value
 
 
+def _on_off(name: str, value: str) -> bool:
+    if value not in ("0", "1"):
+        raise ConfigurationError(f"{name}={value!r}: give 0 or 1.")
+    return value == "1"
+
+
+#: embeddings, overrides and isolates: in a sender's name they can make it read as another's
+#: (ZWNJ and ZWJ, which Persian and Urdu names need, are not among them)
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _org_name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value) > MAX_ORG_NAME_LENGTH or any(
+        unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in BIDI_CONTROLS for c in value
+    ):
+        raise ConfigurationError(
+            f"{Names.ORG_NAME}: give the organisation's name on one line, up to "
+            f"{MAX_ORG_NAME_LENGTH} characters, e.g. Amnesty International UK."
+        )
+    return value
+
+
+def _org_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        parts, host = urlsplit(""), None
+    if (
+        parts.scheme not in ("http", "https")
+        or not host
+        or any(c.isspace() or unicodedata.category(c) == "Cc" for c in value)
+        or len(value) > 2000
+    ):
+        raise ConfigurationError(
+            f"{Names.ORG_URL}={value[:200]!r}: give the organisation's website as an http:// or "
+            "https:// URL, e.g. https://www.example.org"
+        )
+    return value
+
+
+def _privacy_contact(value: str | None) -> str | None:
+    from email_validator import EmailNotValidError, validate_email
+
+    if value is None:
+        return None
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise ConfigurationError(
+            f"{Names.PRIVACY_CONTACT}: give one plain email address, e.g. privacy@example.org."
+        ) from None
+
+
+def _data_public_key(value: str | None) -> str | None:
+    from .sealing import public_key_from_text, public_key_text
+
+    if value is None:
+        return None
+    try:
+        return public_key_text(public_key_from_text(value))
+    except ValueError as error:
+        raise ConfigurationError(
+            f"{Names.DATA_PUBLIC_KEY}: not a public key ({error}): give the base64 line that "
+            "flask --app widget keys generate --output FILE printed (32 bytes)."
+        ) from None
+
+
 def parse_mail_url(value: str) -> MailURL:
     """``outbox://``, ``smtp://user:pass@host:587?starttls=1`` or ``smtps://host``."""
     try:
@@ -278,7 +396,8 @@ def parse_mail_url(value: str) -> MailURL:
 
 
 def _mail_from(value: str) -> str:
-    if "@" not in value or any(c in value for c in "\r\n"):
+    """One address, with or without a name: ``actions@example.org``, ``Amnesty <actions@...>``."""
+    if "@" not in parseaddr(value)[1] or any(c in value for c in "\r\n"):
         raise ConfigurationError(f"{Names.MAIL_FROM}={value!r}: give one email address.")
     return value
 
@@ -370,3 +489,26 @@ def _days(name: str, get: Callable[[str], str | None], *, default: int) -> int:
     if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 3650:
         raise ConfigurationError(f"{name}={value!r}: give a whole number of days from 1 to 3650.")
     return int(value)
+
+
+#: the longest wait before a reminder: a year (past the pending retention it reminds no one)
+MAX_REMIND_HOURS = 8760
+
+
+def reminder_hours(name: str, value: str, *, pending_days: int) -> int:
+    """A whole number of hours from 1, less than the pending retention (after which the
+    signature is gone): the setting and ``remind --older-than`` alike."""
+    limit = min(MAX_REMIND_HOURS, pending_days * 24 - 1)
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= limit:
+        raise ConfigurationError(
+            f"{name}={value!r}: give a whole number of hours from 1 to {limit} (unconfirmed "
+            f"signatures are deleted after {pending_days} days, "
+            f"{Names.RETENTION_PENDING_DAYS})."
+        )
+    return int(value)
+
+
+def _remind_after_hours(get: Callable[[str], str | None]) -> int:
+    pending_days = _days(Names.RETENTION_PENDING_DAYS, get, default=14)
+    value = get(Names.REMIND_AFTER_HOURS) or str(min(48, pending_days * 24 - 1))
+    return reminder_hours(Names.REMIND_AFTER_HOURS, value, pending_days=pending_days)

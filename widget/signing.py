@@ -13,16 +13,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Executable, update
+from sqlalchemy import Executable, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from . import counter, outbox, partners
+from . import counter, outbox, partners, webhook_events
 from .addresses import email_key
 from .models import Campaign, Signature
+from .sealing import AddressHasher, Sealer
 from .tokens import new_link_secret
 
 CONSENT_VERSION = "2026-11"
+#: the wording of the separate box "Also let <partner> contact me"; stored only with a yes
+PARTNER_CONSENT_VERSION = "partner-2026-12"
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,14 @@ class SignatureEntry:
     opt_in: bool = False
     #: the partner slug from ``data-partner``, as given (unknown ones credit nobody)
     partner: str | None = None
+    #: the box "Also let <partner> contact me"; kept only for a registered, active partner
+    partner_opt_in: bool = False
     #: the embedding page, already reduced by ``widget.partners.source_url``
     source_url: str | None = None
     #: the client IP's keyed hash (``widget.abuse.ip_hash``)
     ip_hash: str | None = None
+    #: the source code of the link it came by, already checked (``widget.sharing``)
+    ref: str | None = None
 
 
 class Notices(Protocol):
@@ -74,6 +81,9 @@ def submit_signature(
     now: datetime,
     notices: Notices,
     may_mail: Callable[[str], bool],
+    sealer: Sealer | None = None,
+    addresses: AddressHasher | None = None,
+    on_stored: Callable[[Signature, Submitted], None] | None = None,
 ) -> Submitted:
     """Store the signature and queue its mail, in one transaction.
 
@@ -84,20 +94,37 @@ def submit_signature(
     Every state of an address (new, pending, confirmed, withdrawn, invalidated; mail budget
     left or spent) runs the same statements in the same order and renders a mail alike, so the
     time of the answer does not tell who signed. ``may_mail(address key)`` spends the address's
-    mail budget, so the form cannot be used to flood someone's inbox."""
+    mail budget, so the form cannot be used to flood someone's inbox.
+
+    With a ``sealer`` (sealed mode) the personal fields are stored only sealed, for every
+    state alike, and the address key is its keyed hash; the mail is written from the values
+    typed, held in memory only.
+
+    With ``addresses`` (every secret key's address hash) a row stored in another form of the
+    same address (signed before a key rotation, or before sealed mode was turned on or off)
+    is found first and taken as the repeat, so nobody counts twice; the lookup runs in every
+    state alike. ``on_stored`` runs in the transaction in every state too (the sign receipt,
+    ``widget.receipts``)."""
     if not campaign.is_open(now):
         return Submitted.CAMPAIGN_CLOSED
-    key = email_key(entry.email)
+    key = sealer.address_key(entry.email) if sealer else email_key(entry.email)
+    if addresses is not None:
+        key = _stored_key(session, campaign, key, addresses.stored_forms(entry.email))
     # Spend the mail budget (a round trip to the limit storage) before the first write: SQLite
     # holds its write lock from there to the commit.
     mailing = may_mail(key)
     secret = new_link_secret()
     values = _values(session, entry)
     values.update(campaign_id=campaign.id, email_key=key, created_at=now, link_secret=secret)
+    if sealer is not None:
+        values = sealer.sealed_values(values)
     # One upsert, whatever the state: it inserts, or rewrites the existing row unchanged; either
     # way the row comes back, and only our fresh secret on it says that it is new.
     row = session.execute(_upsert_for(session), values).one()
     signature = Signature(campaign=campaign, **row._asdict())
+    if sealer is not None:
+        # Nothing in clear was stored or came back: the mail goes to the mailbox as typed now.
+        signature.name, signature.email = entry.name, entry.email
     outcome = _outcome(signature, secret)
     if mailing:
         if outcome is Submitted.PENDING_AGAIN or outcome is Submitted.NEW:
@@ -108,6 +135,8 @@ def submit_signature(
         # is rendered and the same statement run all the same, storing nothing.
         unmailed = signature.withdrawn_at is not None or signature.invalidated_at is not None
         outbox.enqueue(session, mail, now, store=not unmailed)
+    if on_stored is not None:
+        on_stored(signature, outcome)
     session.commit()
     return outcome
 
@@ -155,6 +184,17 @@ def _upsert_for(session: Session) -> Executable:
     return _UPSERTS[dialect]
 
 
+def _stored_key(session: Session, campaign: Campaign, key: str, forms: list[str]) -> str:
+    """The form this address is already stored in for the campaign, else ``key``."""
+    others = [form for form in forms if form != key]
+    found = session.scalar(
+        select(SIGNATURES.c.email_key)
+        .where(SIGNATURES.c.campaign_id == campaign.id, SIGNATURES.c.email_key.in_(others))
+        .limit(1)
+    )
+    return found or key
+
+
 def _outcome(signature: Signature, secret: str) -> Submitted:
     if signature.link_secret == secret:
         return Submitted.NEW
@@ -163,7 +203,10 @@ def _outcome(signature: Signature, secret: str) -> Submitted:
 
 
 def _values(session: Session, entry: SignatureEntry) -> dict[str, object]:
+    """The row to insert. The partner box counts only for the partner the form showed it for:
+    posted without one (or for an unknown or inactive one), it is ignored."""
     partner = partners.active_partner(session, entry.partner)
+    partner_opt_in = partner is not None and entry.partner_opt_in
     return {
         "name": entry.name,
         "email": entry.email,
@@ -173,18 +216,34 @@ def _values(session: Session, entry: SignatureEntry) -> dict[str, object]:
         "consent_version": entry.consent_version,
         "language": entry.language,
         "partner_id": partner.id if partner else None,
+        "partner_opt_in": partner_opt_in,
+        "partner_consent_version": PARTNER_CONSENT_VERSION if partner_opt_in else None,
         "source_url": entry.source_url,
         "ip_hash": entry.ip_hash,
+        "ref": entry.ref,
+        "sealed": None,
+        "sealed_key": None,
     }
 
 
 def confirm_signature(
-    session: Session, signature_id: int, *, now: datetime, keep_opt_in: bool = True
+    session: Session,
+    signature_id: int,
+    *,
+    now: datetime,
+    keep_opt_in: bool = True,
+    keep_partner_opt_in: bool = True,
 ) -> Confirmed:
     """Mark the signature verified and count it, once: the update only matches while pending.
 
-    The owner's choice at confirmation is the last word on the opt-in: ``keep_opt_in=False``
-    (the box unticked on the confirm page) stores no; nothing here can turn a no into a yes."""
+    The owner's choice at confirmation is the last word on the opt-ins: ``keep_opt_in=False``
+    or ``keep_partner_opt_in=False`` (the box unticked on the confirm page) stores no; nothing
+    here can turn a no into a yes."""
+    changes: dict[str, object] = {"verified_at": now, "updated_at": now}
+    if not keep_opt_in:
+        changes["opt_in"] = False
+    if not keep_partner_opt_in:
+        changes.update(partner_opt_in=False, partner_consent_version=None)
     signature = session.get(Signature, signature_id)
     if signature is None or signature.withdrawn_at or signature.invalidated_at:
         return Confirmed.GONE
@@ -198,12 +257,29 @@ def confirm_signature(
         .where(Signature.verified_at.is_(None))
         .where(Signature.withdrawn_at.is_(None))
         .where(Signature.invalidated_at.is_(None))
-        .values(verified_at=now, **({} if keep_opt_in else {"opt_in": False}))
-        .execution_options(synchronize_session=False)
+        .values(**changes)
+        # "evaluate": the loaded object takes the stored values too, so the event below (its
+        # opt-ins and who hears of it, ``webhook_events.audience``) is what the owner confirmed
+        .execution_options(synchronize_session="evaluate")
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         return Confirmed.ALREADY_CONFIRMED
     counter.add(session, signature.campaign_id, signature.actions, shard_key=signature.id, now=now)
+    webhook_events.queue_verified(session, signature, now, opt_in=signature.opt_in)
     session.commit()
     return Confirmed.CONFIRMED
+
+
+def record_link_opened(session: Session, signature_id: int, *, now: datetime) -> bool:
+    """The first GET of the confirm page for a valid link: the funnel's "link opened" (no
+    tracking pixel). One conditional update, so a second look or a mail scanner changes
+    nothing more; True when this was the first."""
+    result = session.execute(
+        update(Signature)
+        .where(Signature.id == signature_id, Signature.link_opened_at.is_(None))
+        .values(link_opened_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined]

@@ -1,5 +1,6 @@
-"""Staff accounts: hashed passwords, two roles, nothing that tells an attacker which part was
-wrong."""
+"""Staff accounts: hashed passwords, three roles, nothing that tells an attacker which part was
+wrong. A partner account (role ``partner``) belongs to one registered, active partner and sees
+only that partner's pages."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .models import Staff
+from .models import Audit, Partner, Staff
 from .staff_sessions import end_all_sessions
 
-ROLES = ("admin", "viewer")
+ROLES = ("admin", "viewer", "partner")
 MIN_PASSWORD_LENGTH = 12
 #: hashing a password costs time; a megabyte-long one should not cost more
 MAX_PASSWORD_LENGTH = 1024
@@ -34,12 +35,24 @@ class WrongPassword(StaffError):
     """The current password given to change it is not right: a guess, counted like a sign-in."""
 
 
-def create_staff(session: Session, email: str, password: str, role: str, now: datetime) -> Staff:
+def create_staff(
+    session: Session,
+    email: str,
+    password: str,
+    role: str,
+    now: datetime,
+    *,
+    partner: str | None = None,
+    actor: str | None = None,
+) -> Staff:
+    """Create an account; a partner account needs the slug of a registered, active partner,
+    and only a partner account takes one. With ``actor`` the creation is audited."""
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:
         raise StaffError(f"{email!r} is not an email address")
     if role not in ROLES:
         raise StaffError(f"role must be one of: {', '.join(ROLES)}")
+    account_partner = partner_for_account(session, role, partner)
     check_new_password(password)
     if session.scalar(select(Staff).where(Staff.email == email)):
         raise StaffError(f"{email} already has an account")
@@ -47,12 +60,53 @@ def create_staff(session: Session, email: str, password: str, role: str, now: da
         email=email,
         password_hash=generate_password_hash(password),
         role=role,
+        partner_id=account_partner.id if account_partner else None,
         active=True,
         created_at=now,
     )
     session.add(staff)
+    if actor is not None:
+        details = {"account": email, "role": role}
+        if account_partner is not None:
+            details["partner"] = account_partner.slug
+        session.add(Audit(at=now, actor=actor, action="staff.create", details=details))
     session.commit()
     return staff
+
+
+class PartnerAccountError(StaffError):
+    """``--role partner`` and ``--partner`` do not go together as given: a usage error."""
+
+
+def partner_for_account(session: Session, role: str, slug: str | None) -> Partner | None:
+    """The partner a new account of ``role`` belongs to: one for a partner account (registered
+    and active: an account for a partner that may not embed would be a login to nothing), none
+    for the organisation's own staff."""
+    if role != "partner":
+        if slug is not None:
+            raise PartnerAccountError("--partner is only for --role partner")
+        return None
+    if not slug:
+        raise PartnerAccountError("--role partner needs --partner SLUG")
+    found = session.scalar(select(Partner).where(Partner.slug == slug))
+    if found is None:
+        raise PartnerAccountError(
+            f"no partner {slug[:70]!r}; register it first with: partner add SLUG --name NAME"
+        )
+    if not found.active:
+        raise PartnerAccountError(f"partner {slug!r} is inactive; activate it first")
+    return found
+
+
+def deactivate_staff(session: Session, staff: Staff, now: datetime, *, actor: str) -> None:
+    """The account can no longer sign in, and every browser signed in to it is out (audited)."""
+    staff.active = False
+    end_all_sessions(session, staff.id)
+    details = {"account": staff.email, "role": staff.role}
+    if staff.partner is not None:
+        details["partner"] = staff.partner.slug
+    session.add(Audit(at=now, actor=actor, action="staff.deactivate", details=details))
+    session.commit()
 
 
 def check_new_password(password: str) -> None:
@@ -67,7 +121,7 @@ def authenticate(session: Session, email: str, password: str, now: datetime) -> 
     email = email.strip().lower()
     usable = len(email) <= 254 and len(password) <= MAX_PASSWORD_LENGTH
     staff = session.scalar(select(Staff).where(Staff.email == email)) if usable else None
-    if staff is None or not staff.active:
+    if staff is None or not may_sign_in(staff):
         check_password_hash(_dummy_hash(), password[:MAX_PASSWORD_LENGTH])
         return None
     if not check_password_hash(staff.password_hash, password):
@@ -75,6 +129,12 @@ def authenticate(session: Session, email: str, password: str, now: datetime) -> 
     staff.last_login_at = now
     session.commit()
     return staff
+
+
+def may_sign_in(staff: Staff) -> bool:
+    """An active account; a partner account also needs its partner active (a partner that was
+    switched off keeps its supporters' data from its former account)."""
+    return staff.active and (staff.partner is None or staff.partner.active)
 
 
 def change_password(session: Session, staff: Staff, current: str, new: str) -> None:

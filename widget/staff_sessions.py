@@ -51,6 +51,8 @@ def resume_session(session: Session, token: str, now: datetime) -> Staff | None:
     staff = session.get(Staff, row.staff_id)
     if staff is None or not staff.active:
         return None
+    if staff.partner is not None and not staff.partner.active:
+        return None
     return staff
 
 

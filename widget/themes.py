@@ -35,7 +35,7 @@ class Theme:
 
     @property
     def accent_links(self) -> bool:
-        """Whether the accent is readable as link text on this mode's background(s)."""
+        """Whether the accent is readable as link text on this mode's backgrounds."""
         if self.accent is None:
             return False
         modes = ("light", "dark") if self.mode == "auto" else (self.mode,)

@@ -88,6 +88,8 @@ def link_fits(payload: dict[str, Any], link_secret: str | None) -> bool:
 VERIFY_MAX_AGE = timedelta(days=7)
 MANAGE_MAX_AGE = timedelta(days=365)
 FORM_MAX_AGE = timedelta(hours=12)
+#: a sync that pauses longer than this between pages starts again with ``updated_since``
+CURSOR_MAX_AGE = timedelta(days=7)
 
 
 def verify_tokens(secret_keys: tuple[str, ...]) -> TokenService:
@@ -103,3 +105,18 @@ def form_tokens(secret_keys: tuple[str, ...]) -> TokenService:
 def manage_tokens(secret_keys: tuple[str, ...]) -> TokenService:
     """The supporter's own link to see and withdraw a signature, in every mail."""
     return TokenService("manage", MANAGE_MAX_AGE, secret_keys)
+
+
+def cursor_tokens(secret_keys: tuple[str, ...]) -> TokenService:
+    """The API's page cursor (``widget.signature_feed``): signed, so a forged one is refused."""
+    return TokenService("api-cursor", CURSOR_MAX_AGE, secret_keys)
+
+
+#: how long a dry run of taking signatures out may wait for its confirmation
+PREVIEW_MAX_AGE = timedelta(hours=1)
+
+
+def preview_tokens(secret_keys: tuple[str, ...]) -> TokenService:
+    """The abuse monitor's confirm button: which signatures its dry run showed
+    (``widget.abuse.selection_digest``), so the confirmation takes out exactly those."""
+    return TokenService("invalidate-preview", PREVIEW_MAX_AGE, secret_keys)

@@ -88,8 +88,17 @@ def serve_pages(pages: dict[str, str], port: int) -> http.server.ThreadingHTTPSe
 
 
 @pytest.fixture
+def live_env() -> dict[str, str]:
+    """Extra ``WIDGET_*`` values for the live widget; override in a test module."""
+    return {}
+
+
+@pytest.fixture
 def live_site(
-    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_template: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    live_env: dict[str, str],
 ) -> Iterator[LiveSite]:
     """The widget, in debug mode as ``make demo`` runs it (so the dev mailbox is there), and a
     partner site on another origin."""
@@ -98,7 +107,9 @@ def live_site(
     shutil.copy(sqlite_template, database)
     widget_port, partner_port = free_port(), free_port()
     public_url = f"http://localhost:{widget_port}"
-    app = create_app(make_settings(f"sqlite:///{database}", tmp_path, WIDGET_PUBLIC_URL=public_url))
+    app = create_app(
+        make_settings(f"sqlite:///{database}", tmp_path, WIDGET_PUBLIC_URL=public_url, **live_env)
+    )
     with app.app_context():
         load_campaign_file(db.session, DEMO, utcnow())
         db.session.close()

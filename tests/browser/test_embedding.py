@@ -77,6 +77,10 @@ def test_two_widgets_on_one_page_size_and_theme_independently(
     )
     frames = page.frame_locator("iframe")
     for n in (0, 1):
+        # Chromium does not render a cross-site frame that is out of view (the first one's
+        # growth can push the second below the fold), so it resizes once scrolled to, as a
+        # reader's would
+        page.locator("iframe").nth(n).scroll_into_view_if_needed()
         frames.nth(n).get_by_role("button", name="Sign").wait_for()
         page.wait_for_function(f"{FRAME_HEIGHT.format(n=n)} > 1500")
     light = frames.nth(0).locator("body").evaluate("b => getComputedStyle(b).backgroundColor")
@@ -106,7 +110,9 @@ def test_messages_from_a_foreign_origin_are_ignored(
         "window.postMessage({actionWidget: {height: 50, title: 'forged', scrollTo: 9999}}, '*')"
     )
     page.wait_for_timeout(500)
-    assert page.evaluate(FRAME_HEIGHT.format(n=0)) == before
+    # the widget's own resize may still land (the frame starts near, not at, its height);
+    # the forged 50 px never does
+    assert abs(page.evaluate(FRAME_HEIGHT.format(n=0)) - before) < 200
     assert page.locator("iframe").get_attribute("title") == "Stop deporting Afghan refugees"
 
 

@@ -62,6 +62,6 @@ def test_staff_see_failed_mail_and_resend_it(mail_site: LiveSite, browser_contex
     screenshot(page, "staff-mail-360")
     page.get_by_role("button", name="Resend message 2").click()
     page.get_by_role("status").wait_for()
-    assert page.get_by_role("status").inner_text() == "1 message(s) queued to send again."
+    assert page.get_by_role("status").inner_text() == "1 message queued to send again."
     assert page.locator(".cards .card").count() == 2
     screenshot(page, "staff-mail-360-resent")

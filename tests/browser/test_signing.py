@@ -68,7 +68,8 @@ def test_errors_show_next_to_fields_and_keep_what_was_typed(
     page.get_by_label("Your email").fill("not-an-address")
     page.get_by_role("button", name="Sign").click()
     page.locator("#error-summary").wait_for()
-    assert page.evaluate("document.activeElement.id") == "error-summary"
+    # the page's script moves focus there once it has run (it may run after the element shows)
+    page.wait_for_function("document.activeElement?.id === 'error-summary'")
     assert page.locator("#email-error").inner_text() == (
         "⚠ Please enter a valid email address, like name@example.org."
     ) or page.locator("#email-error").inner_text() == (

@@ -59,10 +59,10 @@ def test_an_existing_slug_is_refused_next_to_the_field(
     page.goto(f"{admin_site.widget_url}/staff/campaigns/new")
     page.get_by_label("Short name in URLs (cannot change later)").fill("ua-109-23")
     page.get_by_label("Reference, e.g. UA 109.23").fill("UA 1")
-    page.get_by_label("Title").fill("Another campaign")
+    page.get_by_label("Title", exact=True).first.fill("Another campaign")
     page.get_by_label("Summary").fill("S")
     page.get_by_label("What supporters are asked to do").fill("A")
-    page.get_by_label("Who to contact ([[targets]] entries)").fill('[[targets]]\nname = "X"')
+    page.locator("#targets-0-name").fill("X")
     page.get_by_label("Languages, first is the campaign's own (e.g. en, ur, fa)").fill("en")
     page.get_by_label('Sites that may embed it, one per line ("*" for any)').fill("*")
     page.get_by_role("button", name="Save").click()
@@ -87,7 +87,7 @@ def test_the_csv_downloads_from_our_page_and_not_from_another_site(
 ) -> None:
     page = sign_in(admin_site, browser_context)
     page.goto(f"{admin_site.widget_url}/staff/campaigns/ua-109-23")
-    panel = page.locator("section.panel")
+    panel = page.get_by_role("region", name="Download verified signatures")
     panel.scroll_into_view_if_needed()
     at_each_width(page, "staff-csv-download")
     with page.expect_download() as download:

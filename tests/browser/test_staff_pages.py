@@ -98,7 +98,7 @@ def test_the_campaign_editor_shows_the_form_and_a_preview(
 ) -> None:
     page = sign_in(staffed_site, browser_context)
     page.goto(f"{staffed_site.widget_url}/staff/campaigns/ua-109-23/edit")
-    assert page.get_by_label("Title").input_value() == "Stop deporting Afghan refugees"
+    assert page.locator("#title").input_value() == "Stop deporting Afghan refugees"
     page.frame_locator("iframe").get_by_role(
         "heading", name="Stop deporting Afghan refugees"
     ).wait_for()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from flask import Blueprint, Response, abort, g, render_template, request, url_for
+from sqlalchemy.orm import joinedload
 
 from .. import LOCALES, widget_state
 from ..campaigns import find_campaign
@@ -74,7 +75,11 @@ def signature_from_link(
     except TokenInvalid:
         raise LinkProblem(400, "invalid") from None
     signature_id = payload.get("s")
-    signature = db.session.get(Signature, signature_id) if type(signature_id) is int else None
+    signature = (
+        db.session.get(Signature, signature_id, options=[joinedload(Signature.campaign)])
+        if type(signature_id) is int
+        else None
+    )
     gone = only_counting and signature and (signature.withdrawn_at or signature.invalidated_at)
     if signature is None or gone or not link_fits(payload, signature.link_secret):
         raise LinkProblem(404, "gone")

@@ -3,30 +3,38 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     g,
     make_response,
     render_template,
     request,
     send_from_directory,
+    url_for,
 )
 
-from .. import LOCALES, abuse, limits, partners, paths, signing, widget_state
+from .. import LOCALES, abuse, limits, partners, paths, receipts, sharing, signing, widget_state
 from ..campaigns import find_campaign
 from ..clock import utcnow
 from ..counter import tally
+from ..embed_views import DEFAULT_VIEW, parse_view
 from ..extensions import db
 from ..forms import make_sign_form
-from ..models import Campaign
+from ..models import Campaign, Partner
 from ..notices import MailNotices
-from ..security import is_same_origin
+from ..offline import offline_in_widget
+from ..page_cache import page_cache
+from ..public_facts import CampaignFacts, Counts, public_facts
+from ..security import is_same_origin, new_form_token
+from ..take_action import TakeAction, take_action
 from ..themes import parse_theme
 from ..tokens import link_payload
-from . import absolute_url, our_origin, protect, render_message, signature_from_link
+from . import absolute_url, journey, our_origin, protect, render_message, signature_from_link
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +68,22 @@ def choose_locale(campaign: Campaign) -> str:
     return request.accept_languages.best_match(offered) or offered[0]
 
 
+def public_campaign(slug: str) -> CampaignFacts:
+    """The campaign of a supporter's page as this process keeps it (``widget.public_facts``),
+    in the widget's language, framed as it allows; 404 if there is none or not yet."""
+    facts = public_facts(current_app).campaign(db.session, slug, now=utcnow())
+    if facts is None:
+        abort(404)
+    g.widget_locale = choose_locale(facts.campaign)
+    g.frame_ancestors = facts.frame_ancestors
+    return facts
+
+
 def allow_framing(campaign: Campaign) -> None:
-    """``Content-Security-Policy: frame-ancestors`` (X-Frame-Options cannot list origins)."""
+    """``Content-Security-Policy: frame-ancestors`` (X-Frame-Options cannot list origins);
+    already set where the campaign came from ``public_campaign``."""
+    if "frame_ancestors" in g:
+        return
     origins = partners.frame_ancestors(db.session, campaign)
     g.frame_ancestors = "*" if origins == ["*"] else " ".join(["'self'", *origins])
 
@@ -74,27 +96,113 @@ def render_widget(
     rate_limited: int | None = None,
     failure: str | None = None,
 ) -> tuple[str, int]:
+    """The widget page with a form that was sent (its values, its errors): never reused."""
     allow_framing(campaign)
-    return render_template(
-        "widget/page.html",
-        campaign=campaign,
-        form=form,
-        source=source,
-        tally=tally(db.session, campaign.id, campaign.actions),
-        is_open=campaign.is_open(utcnow()),
-        query=widget_query(),
-        theme=parse_theme(request.args.get("theme")),
+    inputs = widget_inputs(
+        campaign,
+        Counts(
+            tally(db.session, campaign.id, campaign.actions),
+            offline_in_widget(db.session, campaign),
+        ),
+        partners.active_partner(db.session, request.args.get("partner")),
         rate_limited=rate_limited,
         failure=failure,
+    )
+    slots = widget_slots(campaign, source)
+    return render_template(
+        "widget/page.html",
+        form=form,
+        take_action=take_action_of(campaign, form),
+        **inputs,
+        **slots,
     ), status
 
 
+def widget_inputs(
+    campaign: Campaign,
+    counts: Counts,
+    consent_partner: Partner | None,
+    rate_limited: int | None = None,
+    failure: str | None = None,
+) -> dict[str, object]:
+    """Everything the widget page shows but its form and slots: the key of the rendered pages
+    (``widget.page_cache``), so a value added here is part of it."""
+    query = page_query(campaign, consent_partner)
+    return {
+        "locale": g.widget_locale,
+        "campaign": campaign,
+        "tally": counts.tally,
+        "offline": counts.offline,
+        "is_open": campaign.is_open(utcnow()),
+        "theme": parse_theme(request.args.get("theme")),
+        "rate_limited": rate_limited,
+        "failure": failure,
+        "consent_partner": consent_partner,
+        "view": requested_view(),
+        "query": query,
+        # the counter's link opens the action on its own page: no frame to talk to there
+        "action_query": {key: value for key, value in query.items() if key not in ("host", "view")},
+        "letter": query.get("letter", ""),
+    }
+
+
+def widget_slots(campaign: Campaign, source: str | None) -> dict[str, str | None]:
+    """The widget page's values of this request alone, put into a reused page by substitution
+    (escaped as the template would): the embedding page and the form's action with the query."""
+    return {
+        "source": source,
+        "sign_action": url_for("widget.sign", slug=campaign.slug, **widget_query()),
+    }
+
+
+def take_action_of(campaign: Campaign, form: object) -> TakeAction:
+    """The ask's per-target letters in the language chosen with ``?letter=`` (the letter-language
+    form, which works without the page's script) or sent with the sign form, as the supporter
+    edited it there; signed with the name typed in the form."""
+    name = getattr(getattr(form, "name", None), "data", None) or ""
+    wanted, edited = request.args.get("letter", ""), None
+    if request.endpoint == "widget.sign":
+        wanted, edited = request.form.get("letter", wanted), request.form.get("letter_text")
+    return take_action(campaign, g.widget_locale, wanted[:20], str(name)[:120], edited)
+
+
 #: the query parameters the widget page understands, carried from the page to its form
-WIDGET_PARAMS = ("partner", "lang", "theme", "host")
+WIDGET_PARAMS = ("partner", "lang", "theme", "host", "letter")
 
 
 def widget_query() -> dict[str, str]:
-    return {key: request.args[key][:200] for key in WIDGET_PARAMS if request.args.get(key)}
+    query = {key: request.args[key][:200] for key in WIDGET_PARAMS if request.args.get(key)}
+    if requested_view() != DEFAULT_VIEW:
+        query["view"] = requested_view()
+    # the source code goes on only as ``widget.sharing`` accepts it; a hostile one is dropped
+    ref = sharing.normalise_ref(request.args.get("ref"))
+    return query | ({"ref": ref} if ref else {})
+
+
+def page_query(campaign: Campaign, consent_partner: Partner | None) -> dict[str, str]:
+    """``widget_query`` as the app understood it, for the links and forms of a reused page: a
+    partner only if registered and active, a language (and a letter's) only if offered, a theme
+    as parsed, the frame's host only as an origin. Junk values drop out, so they never make pages
+    of their own (what is left is few per article: the partner's origin, a share's source code)."""
+    query = widget_query()
+    if consent_partner is None:
+        query.pop("partner", None)
+    if query.get("lang") != str(g.widget_locale):
+        query.pop("lang", None)
+    if query.get("letter") not in campaign.languages:
+        query.pop("letter", None)
+    theme = parse_theme(query.pop("theme", None))
+    if theme != parse_theme(None):
+        query["theme"] = " ".join(filter(None, (theme.mode, theme.accent)))
+    if host := partners.source_url(query.pop("host", None), ""):
+        scheme, netloc = urlsplit(host)[:2]
+        query["host"] = f"{scheme}://{netloc}"
+    return query
+
+
+def requested_view() -> str:
+    """``?view=`` (from ``data-view``), validated: unknown values are the full widget."""
+    return parse_view(request.args.get("view"))
 
 
 def posted_source() -> str | None:
@@ -110,16 +218,52 @@ def embed_js() -> Response:
 
 @bp.get("/w/<slug>")
 def page(slug: str) -> tuple[str, int]:
-    campaign = campaign_or_404(slug)
+    """The page every reader of an article loads: rendered once per distinct input in each
+    process (``widget.page_cache``); its token, style nonce, source and action are slots."""
+    facts = public_campaign(slug)
+    campaign = facts.campaign
+    inputs = widget_inputs(
+        campaign,
+        public_facts(current_app).counts(db.session, campaign),
+        facts.partners.get(request.args.get("partner") or ""),
+    )
+    slots = widget_slots(campaign, embedding_page())
+    slots["form_token"] = new_form_token(widget_state().form_tokens, campaign.slug)
+    slots["style_nonce"] = g.style_nonce
+    return page_cache(current_app).page("widget/page.html", inputs, slots, render_fresh_page), 200
+
+
+def render_fresh_page(context: dict[str, object]) -> str:
+    """The widget page with an empty form whose token is the one in ``context`` (a slot)."""
+    campaign = context["campaign"]
+    assert isinstance(campaign, Campaign)
     form = make_sign_form(campaign, widget_state().form_tokens, g.widget_locale, formdata=None)
-    return render_widget(campaign, form, partners.source_url(request.referrer, our_origin()))
+    form.csrf_token.current_token = context.pop("form_token")
+    # base.html reads the style nonce from g, where the CSP header takes it from too
+    request_nonce, g.style_nonce = g.style_nonce, context.pop("style_nonce")
+    letters = take_action(campaign, g.widget_locale, str(context["letter"]), "", None)
+    try:
+        return render_template("widget/page.html", form=form, take_action=letters, **context)
+    finally:
+        g.style_nonce = request_nonce
+
+
+def embedding_page() -> str | None:
+    """The partner's page the widget is on: its origin and path as embed.js passes them
+    (``?page=``; a browser's referrer is only the origin), if they agree with the referrer. A
+    page that sends no referrer has chosen to say nothing of itself: its path is not kept."""
+    referrer = partners.source_url(request.referrer, our_origin())
+    page = partners.source_url(request.args.get("page"), our_origin())
+    if page and referrer and urlsplit(page)[:2] == urlsplit(referrer)[:2]:
+        return page
+    return referrer
 
 
 @bp.post("/w/<slug>")
 @limits.limit_per_ip
 @limits.limit_signing
 def sign(slug: str) -> tuple[str, int]:
-    campaign = campaign_or_404(slug)
+    campaign = public_campaign(slug).campaign
     if not is_same_origin(request.headers, our_origin()):
         return render_message("widget/problem.html", 403, campaign=campaign, problem="origin")
     settings = widget_state().settings
@@ -132,19 +276,22 @@ def sign(slug: str) -> tuple[str, int]:
     if signal:
         # The ordinary answer, so the bot learns nothing; no row, no mail, no count.
         log.info("sign form on %s taken for a bot (%s)", campaign.slug, signal)
-        return check_email_page(campaign)
+        return check_email_page(campaign, form, receipts.new_receipt())
     entry = signing.SignatureEntry(
         name=form.name.data,
         email=form.email.data,
         country=form.country.data,
         actions=list(form.actions.data or ()),
         opt_in=bool(form.opt_in.data),
+        partner_opt_in=bool(form.partner_opt_in.data),
         consent_version=signing.CONSENT_VERSION,
         language=g.widget_locale,
         partner=request.args.get("partner"),
         source_url=posted_source(),
         ip_hash=abuse.ip_hash(settings.secret_key, request.remote_addr, settings.ipv6_prefix),
+        ref=sharing.normalise_ref(request.args.get("ref")),
     )
+    desk = journey.ReceiptDesk(utcnow(), campaign.id, request.form.get("receipt"))
     outcome = signing.submit_signature(
         db.session,
         campaign,
@@ -152,20 +299,26 @@ def sign(slug: str) -> tuple[str, int]:
         now=utcnow(),
         notices=MailNotices(absolute_url, widget_state()),
         may_mail=limits.may_mail,
+        sealer=widget_state().sealer,
+        addresses=widget_state().addresses,
+        on_stored=desk,
     )
     if outcome is signing.Submitted.CAMPAIGN_CLOSED:
         return render_widget(campaign, form, None, 409)
-    return check_email_page(campaign)
+    return check_email_page(campaign, form, desk.receipt)
 
 
-def check_email_page(campaign: Campaign) -> tuple[str, int]:
-    """The one answer to every accepted submission: new, repeated, or a bot's."""
+def check_email_page(campaign: Campaign, form: object, receipt: str) -> tuple[str, int]:
+    """The one answer to every accepted submission: new, repeated, or a bot's; "send the link
+    again" is a submission too, so it answers alike."""
     allow_framing(campaign)
     return render_message(
         "widget/check_email.html",
         campaign=campaign,
         query=widget_query(),
         theme=parse_theme(request.args.get("theme")),
+        again=request.form.get("again") == "y",
+        **journey.check_email_context(campaign, form, receipt, posted_source()),
     )
 
 
@@ -179,6 +332,9 @@ def verify(token: str) -> tuple[str, int]:
         state.verify_tokens, token, expired="expired", only_counting=True
     )
     manage_token = state.manage_tokens.dumps(link_payload(signature.id, signature.link_secret))
+    # a HEAD (link checkers) opens nothing
+    if signature.link_opened_at is None and request.method == "GET":
+        signing.record_link_opened(db.session, signature.id, now=utcnow())
     return render_message(
         "widget/verify.html",
         signature=signature,
@@ -186,6 +342,7 @@ def verify(token: str) -> tuple[str, int]:
         token=token,
         manage_token=manage_token,
         pending_days=state.retention.pending_days,
+        is_open=signature.campaign.is_open(utcnow()),
     )
 
 
@@ -199,10 +356,17 @@ def confirm(token: str) -> tuple[str, int]:
     campaign = signature.campaign
     if not is_same_origin(request.headers, our_origin()):
         return render_message("widget/problem.html", 403, campaign=campaign, problem="origin")
-    # The opt-in box is on the page only when the stored answer is yes; unticked, it is no.
+    # The opt-in boxes are on the page only when the stored answer is yes; unticked, it is no.
     keep_opt_in = "opt_in_shown" not in request.form or request.form.get("opt_in") == "y"
+    keep_partner_opt_in = (
+        "partner_opt_in_shown" not in request.form or request.form.get("partner_opt_in") == "y"
+    )
     outcome = signing.confirm_signature(
-        db.session, signature.id, now=utcnow(), keep_opt_in=keep_opt_in
+        db.session,
+        signature.id,
+        now=utcnow(),
+        keep_opt_in=keep_opt_in,
+        keep_partner_opt_in=keep_partner_opt_in,
     )
     status = 409 if outcome is signing.Confirmed.CAMPAIGN_CLOSED else 200
     return render_message(
@@ -211,6 +375,8 @@ def confirm(token: str) -> tuple[str, int]:
         campaign=campaign,
         outcome=outcome.value,
         tally=tally(db.session, campaign.id, campaign.actions),
+        offline=offline_in_widget(db.session, campaign),
+        **journey.share_context(campaign, signature.source_url),
     )
 
 

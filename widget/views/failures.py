@@ -91,7 +91,11 @@ def _sign_form_again(status: int, problem: str) -> str | None:
         if campaign is None:
             return None
         body, _status = render_widget(
-            campaign, sign_form(campaign), posted_source(), status, failure=problem
+            campaign,
+            sign_form(campaign),
+            posted_source(),
+            status,
+            failure=problem,
         )
     except SQLAlchemyError:
         _forget_failed_transaction()

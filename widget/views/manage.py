@@ -39,8 +39,9 @@ def withdraw(token: str) -> tuple[str, int]:
     campaign = signature.campaign
     if not is_same_origin(request.headers, our_origin()):
         return render_message("widget/problem.html", 403, campaign=campaign, problem="origin")
-    if signature.withdrawn_at is None:
-        # Queued before the address is erased; it leaves with the mail (see retention).
+    if signature.withdrawn_at is None and signature.email:
+        # Queued before the address is erased; it leaves with the mail (see retention). A
+        # sealed signature has no address the server can read: no goodbye mail.
         notices = MailNotices(absolute_url, widget_state())
         enqueue(db.session, notices.withdrawn(signature), utcnow())
     outcome = privacy.withdraw_signature(db.session, signature.id, now=utcnow())
@@ -55,5 +56,8 @@ def notice() -> tuple[str, int]:
     # with now, a campaign that has not opened yet stays unknown here too
     campaign = find_campaign(db.session, request.args.get("campaign", ""), now=utcnow())
     return render_message(
-        "widget/privacy.html", campaign=campaign, retention=widget_state().retention
+        "widget/privacy.html",
+        campaign=campaign,
+        retention=widget_state().retention,
+        sealed=widget_state().settings.sealed,
     )

@@ -7,7 +7,7 @@ cookie-bound token works here, unlike in the widget). Pages are never framed and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -21,21 +21,25 @@ from flask import (
     render_template,
     request,
     session,
+    stream_with_context,
     url_for,
 )
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from ... import clock, limits, paths
+from ... import clock, limits, paths, widget_state
 from ...extensions import db
 from ...security import is_same_origin
 from ...staff import authenticate
 from ...staff_sessions import end_session, resume_session, start_session
+from ...two_factor import must_enrol
 from .. import MalformedRequest, our_origin, refuse_nul
 
 bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder=str(paths.TEMPLATES))
@@ -83,6 +87,23 @@ def own_pages_only(view: View) -> View:
     return view
 
 
+def csv_download(chunks: Callable[[Session], Iterator[str]], name: str) -> Response:
+    """A CSV streamed as the attachment ``NAME-YYYY-MM-DD.csv``, read in a session of its own:
+    the request's session ends before the stream does."""
+    stream_session = db.sessionmaker()()
+
+    def generate() -> Iterator[str]:
+        try:
+            yield from chunks(stream_session)
+        finally:
+            stream_session.close()
+
+    response = Response(stream_with_context(generate()), mimetype="text/csv")
+    filename = f"{name}-{clock.utcnow():%Y-%m-%d}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 @bp.before_request
 def load_staff() -> Response | tuple[str, int] | None:
     """Every staff request finds its session row (``widget.staff_sessions``): a cookie whose
@@ -101,9 +122,17 @@ def load_staff() -> Response | tuple[str, int] | None:
     g.staff = resume_session(db.session, token, clock.utcnow()) if token else None
     if g.staff is None and token:
         session.clear()
-    if g.staff is None and request.endpoint != "staff.login":
+    if g.staff is None and request.endpoint not in ("staff.login", "staff.login_code"):
         target = request.full_path if is_plain_page(request.full_path) else None
         return redirect(url_for("staff.login", next=target))  # type: ignore[return-value]
+    if g.staff is not None and g.staff.role == "partner" and request.endpoint not in PARTNER_PAGES:
+        abort(403)
+    if (
+        g.staff is not None
+        and must_enrol(widget_state().settings, g.staff)
+        and request.endpoint not in ("staff.two_factor_enrol", "staff.logout")
+    ):
+        return redirect(url_for("staff.two_factor_enrol"))  # type: ignore[return-value]
     return None
 
 
@@ -125,6 +154,9 @@ def sign_in_browser(staff: Any) -> None:
     if previous:
         end_session(db.session, previous)
     session.clear()
+    # Flask-WTF keeps this request's CSRF token in ``g``: made from the key just cleared, it
+    # would put a dead token in the page that follows (its sign-out button would do nothing)
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
     session.permanent = True
     session["staff_token"] = start_session(db.session, staff, clock.utcnow())
 
@@ -137,7 +169,8 @@ def staff_headers(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        "frame-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
     )
     return response
 
@@ -154,6 +187,32 @@ def admin_required(view: View) -> View:
     return wrapped  # type: ignore[return-value]
 
 
+#: the endpoints a partner account may open (``admin_or_partner``); every other staff URL
+#: answers 403 to one
+PARTNER_PAGES: set[str] = {"staff.login", "staff.logout"}
+
+
+def admin_or_partner(view: View) -> View:
+    """Open to admins and to partner accounts. The view shows and changes only what belongs to
+    ``g.staff.partner_id`` when that is set (a partner account); None is the organisation's."""
+    PARTNER_PAGES.add(f"{bp.name}.{view.__name__}")
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if g.staff.role not in ("admin", "partner"):
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def also_for_partners(view: View) -> View:
+    """A page every role may open, partner accounts too (the dashboard, the embed-code
+    generator, the account's own password); the view scopes by ``g.staff.partner_id``."""
+    PARTNER_PAGES.add(f"{bp.name}.{view.__name__}")
+    return view
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limits.limit_login
 def login() -> Any:
@@ -165,9 +224,9 @@ def login() -> Any:
             abort(429, retry_after=wait)
         staff = authenticate(db.session, form.email.data, form.password.data, clock.utcnow())
         if staff is not None:
-            sign_in_browser(staff)
-            return redirect(safe_next(request.args.get("next")))
+            return two_factor.after_password(staff)
         limits.login_failed(form.email.data)
+        two_factor.password_failed(form.email.data)
         error = "That email address and password do not match an account."
     status = 401 if error else 400 if form.errors else 200
     return render_template("staff/login.html", form=form, error=error), status
@@ -216,6 +275,13 @@ def malformed(error: MalformedRequest) -> tuple[str, int]:
 
 @bp.errorhandler(403)
 def forbidden(_error: Exception) -> tuple[str, int]:
+    if g.get("staff") is not None and g.staff.role == "partner":
+        return render_template(
+            "staff/message.html",
+            title="Not part of your partner account",
+            message="This page is not part of your partner account. Your account shows "
+            "your own partner page, its embed codes and its supporters.",
+        ), 403
     return render_template(
         "staff/message.html",
         title="Not for your role",
@@ -231,11 +297,30 @@ def too_many(error: Exception) -> Response:
     body = render_template(
         "staff/message.html",
         title="Too many attempts",
-        message=f"Too many sign-in attempts. Please try again in {minutes} minute(s).",
+        message=ngettext(
+            "Too many sign-in attempts. Please try again in %(num)d minute.",
+            "Too many sign-in attempts. Please try again in %(num)d minutes.",
+            minutes,
+        ),
     )
     response = Response(body, 429)
     response.headers["Retry-After"] = str(seconds)
     return response
 
 
-from . import account, campaigns, data, mail, partners  # noqa: E402, F401  (routes on bp)
+from . import (  # noqa: E402, F401  (routes on bp)
+    abuse,
+    account,
+    campaigns,
+    counts,
+    data,
+    editor,
+    funnel,
+    keys,
+    mail,
+    partner_accounts,
+    partners,
+    runtime,
+    two_factor,
+    webhooks,
+)

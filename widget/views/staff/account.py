@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, EqualTo
 from ... import limits
 from ...extensions import db
 from ...staff import MIN_PASSWORD_LENGTH, StaffError, WrongPassword, change_password
-from . import StaffForm, bp, sign_in_browser
+from . import StaffForm, also_for_partners, bp, sign_in_browser
 
 
 class PasswordForm(StaffForm):
@@ -26,6 +26,7 @@ class PasswordForm(StaffForm):
 
 
 @bp.route("/password", methods=["GET", "POST"])
+@also_for_partners
 @limits.limit_login
 def password() -> Any:
     """A new password signs the account out of every other browser; this one stays in. A wrong

@@ -1,42 +1,30 @@
-"""Staff: the dashboard, one campaign's numbers, the editor, and the count report."""
+"""Staff: the dashboard, one campaign's numbers and the count report (the editor: ``editor``)."""
 
 from __future__ import annotations
 
-import json
-import tomllib
-from datetime import UTC
+from datetime import datetime
 from typing import Any
 
-from flask import abort, g, redirect, render_template, request, url_for
-from flask_wtf.file import FileField
-from wtforms import DateTimeLocalField, IntegerField, StringField, TextAreaField
-from wtforms.validators import Optional
+from flask import Response, abort, g, redirect, render_template, request, url_for
+from flask_babel import force_locale
 
-from ...campaigns import ACTIONS, CampaignFileError, find_campaign, save_campaign
+from ... import limits, paths, widget_state
+from ... import report_pdf as pdf
+from ...campaigns import find_campaign
 from ...clock import utcnow
+from ...exports import sealed_note
 from ...extensions import db
 from ...models import Campaign, Partner
-from ...reports import REPORT_LABELS, bar_chart, campaign_numbers, daily_confirmations
-from . import ButtonForm, StaffForm, admin_required, bp
-
-
-class CampaignForm(StaffForm):
-    """The editor; the rules live in ``widget.campaigns.parse_campaign`` (one place)."""
-
-    slug = StringField("Short name in URLs (cannot change later)")
-    reference = StringField("Reference, e.g. UA 109.23")
-    title = StringField("Title")
-    summary = TextAreaField("Summary")
-    ask = TextAreaField("What supporters are asked to do")
-    sample_letter = TextAreaField("Sample letter")
-    additional_info = TextAreaField("Additional information")
-    deadline_note = TextAreaField("Deadline, as you want supporters to read it")
-    goal = IntegerField("Goal (verified signatures)", validators=[Optional()])
-    closes_at = DateTimeLocalField("Closes at (UTC; empty keeps it open)", validators=[Optional()])
-    languages = StringField("Languages, first is the campaign's own (e.g. en, ur, fa)")
-    allowed_origins = TextAreaField('Sites that may embed it, one per line ("*" for any)')
-    targets = TextAreaField("Who to contact ([[targets]] entries)")
-    upload = FileField("…or upload a campaign TOML file")
+from ...reports import (
+    REPORT_LABELS,
+    bar_chart,
+    campaign_numbers,
+    countries_by_name,
+    daily_confirmations,
+    report_language,
+)
+from ...webhook_events import announce_closed
+from . import ButtonForm, admin_required, also_for_partners, bp
 
 
 def campaign_or_404(slug: str) -> Campaign:
@@ -44,15 +32,25 @@ def campaign_or_404(slug: str) -> Campaign:
 
 
 @bp.get("/")
-def dashboard() -> str:
+@also_for_partners
+def dashboard() -> Any:
+    """The campaigns' numbers; a partner account goes to its own partner page instead."""
+    if g.staff.partner is not None:
+        return redirect(url_for("staff.partner_home", slug=g.staff.partner.slug))
     campaigns = db.session.query(Campaign).order_by(Campaign.created_at.desc()).all()
     numbers = [campaign_numbers(db.session, c) for c in campaigns]
     return render_template("staff/dashboard.html", numbers=numbers, now=utcnow())
 
 
 @bp.get("/campaigns/<slug>")
-def campaign(slug: str) -> str:
-    campaign = campaign_or_404(slug)
+def campaign(slug: str) -> tuple[str, int]:
+    return campaign_page(campaign_or_404(slug))
+
+
+def campaign_page(campaign: Campaign, *, form: Any = None, status: int = 200) -> tuple[str, int]:
+    """The campaign's page; ``form`` is an offline entry sent back with its errors."""
+    from .counts import count_panel
+
     today = utcnow().date()
     chart = bar_chart(daily_confirmations(db.session, campaign, today))
     partners = db.session.query(Partner).order_by(Partner.name).all()
@@ -64,132 +62,74 @@ def campaign(slug: str) -> str:
         partners=partners,
         button=ButtonForm(),
         is_open=campaign.is_open(utcnow()),
-    )
+        sealed_note=sealed_note(campaign) if widget_state().settings.sealed else None,
+        **count_panel(campaign, form),
+    ), status
 
 
 @bp.get("/campaigns/<slug>/report")
 def report(slug: str) -> str:
-    """For the officials: totals only, no personal data; prints on A4 (or saves as PDF)."""
+    """For the officials: totals only, no personal data; prints on A4, or downloads as a PDF
+    (``report_pdf``). Written in the campaign's first language, or ``?lang=`` among the
+    campaign's languages."""
+    return report_html(campaign_or_404(slug), request.args.get("lang"), utcnow())
+
+
+@bp.get("/campaigns/<slug>/report.pdf")
+@limits.limit_report_pdf
+def report_pdf(slug: str) -> Response:
+    """The report page as a PDF, laid out from the same HTML and print stylesheet. Limited per
+    account, and to ``MAX_RENDERS`` at once per process: past that, a 503 asks to come back."""
     campaign = campaign_or_404(slug)
-    return render_template(
-        "staff/report.html",
-        campaign=campaign,
-        numbers=campaign_numbers(db.session, campaign),
-        printed=utcnow(),
-        labels=REPORT_LABELS,
+    reason = pdf.unavailable_reason()
+    if reason:
+        return Response(f"No PDF on this server: {reason}", 503, mimetype="text/plain")
+    if not pdf.RENDERS.acquire(blocking=False):
+        return Response(
+            "The server is making other PDFs just now. Try again in a few seconds.",
+            503,
+            mimetype="text/plain",
+            headers={"Retry-After": str(pdf.BUSY_RETRY_AFTER)},
+        )
+    try:
+        printed = utcnow()
+        static = url_for("widget.static", filename="staff.css").rsplit("/", 1)[0]  # a prefix too
+        body = pdf.render_pdf(
+            report_html(campaign, request.args.get("lang"), printed), paths.STATIC, static
+        )
+    except OSError as error:
+        reason = pdf.library_problem(error)
+        return Response(f"No PDF on this server: {reason}", 503, mimetype="text/plain")
+    finally:
+        pdf.RENDERS.release()
+    name = pdf.pdf_filename(campaign.slug, printed.date().isoformat())
+    return Response(
+        body,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
-@bp.route("/campaigns/new", methods=["GET", "POST"])
-@admin_required
-def new_campaign() -> Any:
-    return edit(None)
+def report_html(campaign: Campaign, wanted_language: str | None, printed: datetime) -> str:
+    from .counts import report_counts
 
-
-@bp.route("/campaigns/<slug>/edit", methods=["GET", "POST"])
-@admin_required
-def edit_campaign(slug: str) -> Any:
-    return edit(campaign_or_404(slug))
-
-
-def edit(campaign: Campaign | None) -> Any:
-    form = CampaignForm(data=form_data(campaign) if campaign and request.method == "GET" else None)
-    errors: dict[str, str] = {}
-    if form.validate_on_submit():
-        try:
-            data = uploaded(form) or submitted(form, campaign)
-            saved, _created = save_campaign(
-                db.session,
-                data,
-                utcnow(),
-                actor=g.staff.email,
-                only_new=campaign is None,
-                expected_slug=campaign.slug if campaign else None,
-            )
-        except CampaignFileError as error:
-            db.session.rollback()
-            errors[error.field.split("[")[0].split(".")[0]] = str(error)
-        else:
-            return redirect(url_for("staff.campaign", slug=saved.slug))
-    status = 400 if errors or form.errors else 200
-    return render_template(
-        "staff/edit.html",
-        form=form,
-        campaign=campaign,
-        errors=errors,
-        actions=ACTIONS,
-        chosen=request.form.getlist("actions")
-        if request.method == "POST"
-        else (campaign.actions if campaign else list(ACTIONS)),
-    ), status
-
-
-def uploaded(form: CampaignForm) -> dict[str, Any] | None:
-    file = form.upload.data
-    if not file or not getattr(file, "filename", ""):
-        return None
-    try:
-        return tomllib.loads(file.read().decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise CampaignFileError("upload", f"not a valid TOML file ({error})") from None
-
-
-def submitted(form: CampaignForm, campaign: Campaign | None) -> dict[str, Any]:
-    try:
-        targets = tomllib.loads(form.targets.data or "").get("targets")
-    except tomllib.TOMLDecodeError as error:
-        raise CampaignFileError("targets", f"not valid TOML ({error})") from None
-    data: dict[str, Any] = {
-        "slug": campaign.slug if campaign else (form.slug.data or "").strip(),
-        "reference": form.reference.data,
-        "title": form.title.data,
-        "summary": form.summary.data,
-        "ask": form.ask.data,
-        "sample_letter": form.sample_letter.data,
-        "additional_info": form.additional_info.data,
-        "deadline_note": form.deadline_note.data,
-        "languages": [c.strip() for c in (form.languages.data or "").split(",") if c.strip()],
-        "actions": request.form.getlist("actions"),
-        "allowed_origins": (form.allowed_origins.data or "").split(),
-        "targets": targets,
-    }
-    if form.goal.data is not None:
-        data["goal"] = form.goal.data
-    if form.closes_at.data:
-        data["closes_at"] = form.closes_at.data.replace(tzinfo=UTC)
-    if campaign and campaign.opens_at:
-        data["opens_at"] = campaign.opens_at.replace(tzinfo=UTC)
-    return data
-
-
-def form_data(campaign: Campaign) -> dict[str, Any]:
-    return {
-        "slug": campaign.slug,
-        "reference": campaign.reference,
-        "title": campaign.title,
-        "summary": campaign.summary,
-        "ask": campaign.ask,
-        "sample_letter": campaign.sample_letter,
-        "additional_info": campaign.additional_info,
-        "deadline_note": campaign.deadline_note,
-        "goal": campaign.goal,
-        "closes_at": campaign.closes_at,
-        "languages": ", ".join(campaign.languages),
-        "allowed_origins": "\n".join(campaign.allowed_origins),
-        "targets": targets_toml(campaign.targets),
-    }
-
-
-def targets_toml(targets: list[dict[str, str]]) -> str:
-    """The targets as ``[[targets]]`` TOML (JSON string escapes are valid TOML strings)."""
-    blocks = []
-    for target in targets:
-        lines = ["[[targets]]"]
-        lines += [
-            f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in target.items()
-        ]
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+    language = report_language(campaign, wanted_language)
+    numbers = campaign_numbers(db.session, campaign)
+    settings = widget_state().settings
+    with force_locale(language.locale):
+        return render_template(
+            "staff/report.html",
+            campaign=campaign,
+            numbers=numbers,
+            countries=countries_by_name(numbers.by_country, language.locale),
+            language=language,
+            org_name=settings.org_name,
+            org_url=settings.org_url,
+            printed=printed,
+            labels=REPORT_LABELS,
+            pdf_unavailable=pdf.unavailable_reason(),
+            **report_counts(campaign),
+        )
 
 
 @bp.post("/campaigns/<slug>/close")
@@ -197,7 +137,10 @@ def targets_toml(targets: list[dict[str, str]]) -> str:
 def close(slug: str) -> Any:
     campaign = campaign_or_404(slug)
     if ButtonForm().validate_on_submit():
-        campaign.closes_at = utcnow()
+        now = utcnow()
+        if campaign.closes_at is None or campaign.closes_at > now:
+            campaign.closes_at = now  # closing a closed campaign again changes nothing
+        announce_closed(db.session, campaign, now)
         db.session.commit()
     return redirect(url_for("staff.campaign", slug=slug))
 

@@ -1,29 +1,26 @@
-"""Staff, admins only: supporters' data. Export (streamed, audited), the audit log, abuse
-activity, and erasure on a supporter's request."""
+"""Staff, admins only: supporters' data. Export (streamed, audited), the audit log, and
+erasure on a supporter's request (the abuse monitor is ``abuse``)."""
 
 from __future__ import annotations
 
-import math
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
-from flask import Response, g, render_template, request, stream_with_context
+from flask import Response, g, render_template, request
+from flask_babel import ngettext
 from sqlalchemy import select
 from wtforms import EmailField
 from wtforms.validators import DataRequired, Email
 
-from ...abuse import recent_activity
+from ... import widget_state
 from ...campaigns import SLUG
 from ...clock import utcnow
-from ...exports import ExportFilter, audit_export, csv_chunks
+from ...exports import ExportFilter, audit_export, count_sealed, csv_chunks, sealed_note
 from ...extensions import db
 from ...models import Audit
 from ...privacy import erase_supporter, find_by_email
-from . import ButtonForm, StaffForm, admin_required, bp, own_pages_only
+from . import ButtonForm, StaffForm, admin_required, bp, csv_download, own_pages_only
 from .campaigns import campaign_or_404
-
-#: the abuse monitor's time span, in hours: a quarter of an hour to 30 days
-MIN_HOURS, MAX_HOURS = 0.25, 24.0 * 30
 
 
 class EraseForm(StaffForm):
@@ -44,18 +41,6 @@ def export_filter() -> ExportFilter | None:
     return ExportFilter(since_day, partner, bool(request.args.get("opted_in")))
 
 
-def activity_hours() -> float | None:
-    """``?hours=``: a number from a quarter of an hour to 30 days, else None (NaN, inf, text)."""
-    value = request.args.get("hours")
-    if value is None:
-        return 1.0
-    try:
-        hours = float(value)
-    except ValueError:
-        return None
-    return hours if math.isfinite(hours) and MIN_HOURS <= hours <= MAX_HOURS else None
-
-
 @bp.get("/campaigns/<slug>/signatures.csv")
 @own_pages_only
 @admin_required
@@ -71,19 +56,15 @@ def signatures_csv(slug: str) -> Response | tuple[str, int]:
             title="Bad filter",
             message="Give the date as YYYY-MM-DD and pick the partner from the list.",
         ), 400
+    # Command line only: the private key never comes near the server (README, sealed mode).
+    if widget_state().settings.sealed or count_sealed(db.session, campaign, filters):
+        return render_template(
+            "staff/message.html", title="Names are sealed", message=sealed_note(campaign)
+        ), 409
     audit_export(db.session, campaign, filters, actor=g.staff.email, now=utcnow())
-    session = db.sessionmaker()()
-
-    def generate() -> Any:
-        try:
-            yield from csv_chunks(session, campaign, filters)
-        finally:
-            session.close()
-
-    filename = f"{campaign.slug}-signatures-{utcnow():%Y-%m-%d}.csv"
-    response = Response(stream_with_context(generate()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_download(
+        lambda session: csv_chunks(session, campaign, filters), f"{campaign.slug}-signatures"
+    )
 
 
 @bp.get("/audit")
@@ -93,31 +74,33 @@ def audit() -> str:
     return render_template("staff/audit.html", entries=entries)
 
 
-@bp.get("/campaigns/<slug>/activity")
-@admin_required
-def activity(slug: str) -> str | tuple[str, int]:
-    campaign = campaign_or_404(slug)
-    hours = activity_hours()
-    if hours is None:
-        return render_template(
-            "staff/message.html",
-            title="Bad time span",
-            message=f"Give the hours as a number from {MIN_HOURS} to {MAX_HOURS:g}.",
-        ), 400
-    now = utcnow()
-    report = recent_activity(db.session, campaign, now - timedelta(hours=hours), now)
-    return render_template("staff/activity.html", campaign=campaign, report=report, hours=hours)
-
-
 @bp.route("/erase", methods=["GET", "POST"])
 @admin_required
 def erase() -> tuple[str, int]:
-    """Find a supporter's signatures by address; erase them all on their request."""
-    form = EraseForm(request.args if request.method == "GET" else None, meta={"csrf": False})
-    valid = bool(form.email.data) and form.validate()
-    found = find_by_email(db.session, form.email.data) if valid else []
-    status = 400 if form.email.data and not valid else 200
-    return render_template("staff/erase.html", form=form, found=found, button=ButtonForm()), status
+    """Find a supporter's signatures by address; erase them all on their request. The search
+    is a POST with the form's CSRF token: the address stays out of URLs (access and proxy logs,
+    history), and a link on another site cannot search (audited) in an admin's name."""
+    form = EraseForm()
+    valid = form.validate_on_submit()
+    if request.method == "POST" and "csrf_token" in form.errors:
+        return render_template(
+            "staff/message.html",
+            title="Search again",
+            message="This search form had expired. Open the erase page again and search.",
+        ), 400
+    addresses = widget_state().addresses
+    found = find_by_email(db.session, form.email.data, addresses) if valid else []
+    if valid:
+        # a search shows a supporter's data: recorded, without the address searched for
+        search = Audit(
+            at=utcnow(), actor=g.staff.email, action="erase.search", details={"found": len(found)}
+        )
+        db.session.add(search)
+        db.session.commit()
+    status = 400 if request.method == "POST" and not valid else 200
+    return render_template(
+        "staff/erase.html", form=form, found=found, searched=valid, button=ButtonForm()
+    ), status
 
 
 @bp.post("/erase/confirm")
@@ -125,11 +108,23 @@ def erase() -> tuple[str, int]:
 def erase_confirm() -> Any:
     form = EraseForm()
     if form.validate_on_submit():
-        erased = erase_supporter(db.session, form.email.data, now=utcnow(), actor=g.staff.email)
+        erased = erase_supporter(
+            db.session,
+            form.email.data,
+            now=utcnow(),
+            actor=g.staff.email,
+            addresses=widget_state().addresses,
+        )
         return render_template(
             "staff/message.html",
             title="Erased",
-            message=f"{erased} signature(s) erased; the counts were corrected. "
-            "The audit log records that an erasure happened, not whose.",
+            message=ngettext(
+                "%(num)d signature erased; the counts were corrected.",
+                "%(num)d signatures erased; the counts were corrected.",
+                erased,
+            )
+            + " The audit log records that an erasure happened, not whose.",
         )
-    return render_template("staff/erase.html", form=form, found=[], button=ButtonForm()), 400
+    return render_template(
+        "staff/erase.html", form=form, found=[], searched=False, button=ButtonForm()
+    ), 400

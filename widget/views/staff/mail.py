@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import g, redirect, render_template, request, url_for
 
+from ... import widget_state
 from ...clock import utcnow
 from ...extensions import db
 from ...outbox_status import failed_mail, queue_status, resend
@@ -36,6 +37,7 @@ def mail() -> str:
         failed=failed_mail(db.session),
         resent=request.args.get("resent", type=int),
         button=ButtonForm(),
+        sealed=widget_state().settings.sealed,
     )
 
 

@@ -10,13 +10,15 @@ from wtforms import BooleanField, StringField, TextAreaField
 
 from ... import LOCALES
 from ...clock import utcnow
+from ...embed_views import VIEWS, parse_view
 from ...extensions import db
 from ...models import Campaign, Partner, Signature
 from ...partners import PartnerError, save_partner
 from ...reports import counted
 from ...themes import MODES, parse_theme
 from .. import absolute_url
-from . import StaffForm, admin_required, bp
+from . import ButtonForm, StaffForm, admin_required, also_for_partners, bp
+from .partner_accounts import PartnerAccountForm, partner_accounts
 
 
 class PartnerForm(StaffForm):
@@ -76,22 +78,42 @@ def partner(slug: str | None = None) -> Any:
         else:
             return redirect(url_for("staff.partners"))
     status = 400 if error or form.errors else 200
-    return render_template("staff/partner.html", form=form, partner=existing, error=error), status
+    return render_template(
+        "staff/partner.html",
+        form=form,
+        partner=existing,
+        error=error,
+        accounts=partner_accounts(existing) if existing else [],
+        account_form=PartnerAccountForm(formdata=None),
+        account_error=None,
+        button=ButtonForm(),
+    ), status
 
 
 @bp.get("/embed")
+@also_for_partners
 def embed_code() -> str:
-    """Pick campaign, partner, language and theme; copy the snippet; see it live."""
+    """Pick campaign, partner, language, theme, view and width; copy the snippet; see it live.
+    A partner account makes codes for its own slug only: another one is refused, not swapped."""
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.title)).all()
-    partners = db.session.scalars(
-        select(Partner).where(Partner.active.is_(True)).order_by(Partner.name)
-    ).all()
+    own = g.staff.partner
+    if own is not None and request.args.get("partner", own.slug) != own.slug:
+        abort(403)
+    partners = (
+        [own]
+        if own is not None
+        else db.session.scalars(
+            select(Partner).where(Partner.active.is_(True)).order_by(Partner.name)
+        ).all()
+    )
     chosen = {
         "campaign": request.args.get("campaign") or (campaigns[0].slug if campaigns else ""),
-        "partner": request.args.get("partner", ""),
+        "partner": own.slug if own is not None else request.args.get("partner", ""),
         "lang": request.args.get("lang", ""),
         "theme": request.args.get("theme", "light"),
         "accent": request.args.get("accent", ""),
+        "view": parse_view(request.args.get("view")),
+        "width": "full" if request.args.get("width") == "full" else "",
     }
     theme = parse_theme(f"{chosen['theme']} {chosen['accent']}")
     theme_value = theme.mode + (f" {theme.accent}" if theme.accent else "")
@@ -101,6 +123,7 @@ def embed_code() -> str:
         partners=partners,
         locales=LOCALES,
         modes=MODES,
+        views=VIEWS,
         chosen=chosen,
         theme_value=theme_value,
         script_url=absolute_url("widget.embed_js"),
