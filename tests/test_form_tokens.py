@@ -9,11 +9,12 @@ import time
 from unittest import mock
 
 import pytest
+from flask import Flask
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from widget.limits import limiter
+from widget.limits import store
 from widget.models import OutboxMessage, Signature
 from widget.tokens import form_tokens
 
@@ -99,12 +100,12 @@ def test_a_token_taken_for_a_bot_is_spent(supporter: Supporter, session: Session
 
 
 def test_with_the_storage_failing_a_form_is_taken_and_it_is_logged(
-    supporter: Supporter, session: Session, caplog: pytest.LogCaptureFixture
+    app: Flask, supporter: Supporter, session: Session, caplog: pytest.LogCaptureFixture
 ) -> None:
     body = supporter.form()
     # a Redis that stops answering between the rate limit checks and the token's
     fails = mock.patch.object(
-        type(limiter.limiter.storage), "incr", side_effect=RedisConnectionError("gone")
+        type(store(app).windows.storage), "incr", side_effect=RedisConnectionError("gone")
     )
     with fails, caplog.at_level(logging.ERROR, logger="widget.limits"):
         assert post(supporter, body).status_code == 200

@@ -422,7 +422,7 @@ def test_a_hung_redis_falls_back_to_memory_and_signing_goes_on(
     supporter = Supporter(app.test_client())
     answers: list[int] = []
     signing = threading.Thread(target=lambda: answers.append(supporter.sign().status_code))
-    with caplog.at_level(logging.WARNING, logger="flask-limiter"):
+    with caplog.at_level(logging.WARNING, logger="widget.limits"):
         signing.start()
         signing.join(timeout=120)  # a generous bound; the point is that it answers at all
     assert not signing.is_alive(), "a hung Redis held the sign request"
@@ -430,9 +430,11 @@ def test_a_hung_redis_falls_back_to_memory_and_signing_goes_on(
     assert accepted, "the limiter never reached the hung server"
     # redis-py 5 waits forever on a silent server and 6+ waits 5 s per read and retries: the
     # client the limiter uses gives up after one read of REDIS_TIMEOUT, with no retry.
-    from widget.limits import REDIS_TIMEOUT, limiter
+    from widget.limits import REDIS_TIMEOUT, store
 
-    client = limiter.storage.storage  # limits' RedisStorage keeps its redis client here
+    redis = store(app).redis
+    assert redis is not None
+    client = redis.get_connection()
     assert client.connection_pool.connection_kwargs["socket_timeout"] == REDIS_TIMEOUT
     assert client.get_retry().get_retries() == 0
     assert "falling back to in-memory storage" in caplog.text
@@ -481,5 +483,5 @@ def test_gunicorn_logs_the_fallback_when_redis_is_unreachable(
         assert time.monotonic() < deadline, served.log.read_text()
         time.sleep(0.05)
     log = served.log.read_text()
-    assert "[WARNING] flask-limiter: Rate limit storage unreachable" in log
+    assert "[WARNING] widget.limits: Rate limit storage unreachable" in log
     assert "fallback@example.org" not in log

@@ -80,7 +80,7 @@ def test_a_sign_in_past_the_ceiling_reads_each_window_once(
 ) -> None:
     staff.create("admin@example.org")
     assert [attempt(app, f"203.0.113.{n}", "wrong!") for n in range(10)] == [401] * 10
-    strategy = limits.limiter.limiter
+    strategy = limits.store(app).windows
     reads: list[tuple[str, str, str]] = []
     read = strategy.get_window_stats
 

@@ -1,4 +1,4 @@
-"""Logging with no personal data: what the app and Flask-Limiter log, and how failures are told.
+"""Logging with no personal data: what the app logs, and how failures are told.
 
 A database error's text carries what the supporter sent (PostgreSQL's ``DETAIL: Key
 (email)=(...)``, a value that did not fit), a request's path carries confirm and manage tokens.
@@ -18,9 +18,9 @@ from sqlalchemy.exc import DBAPIError, StatementError
 
 #: one line per record; no client address, path or form value ever appears in a message
 FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
-#: the loggers we speak through: ours (the app's logger is "widget") and Flask-Limiter's, which
-#: says when limits fall back to memory
-LOGGERS = ("widget", "flask-limiter")
+#: the loggers we speak through: ours (the app's logger is "widget"; ``widget.limits`` says when
+#: the limits fall back to memory)
+LOGGERS = ("widget",)
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
@@ -81,7 +81,7 @@ class WidgetFlask(Flask):
 
 def configure(app: Flask) -> None:
     """Give our loggers a handler to stderr, unless the process already set logging up (a host
-    app, pytest's capture): under gunicorn Flask-Limiter's fallback warning would be lost."""
+    app, pytest's capture): under gunicorn the limits' fallback warning would be lost."""
     if logging.getLogger().handlers:
         return
     handler = logging.StreamHandler(sys.stderr)

@@ -501,7 +501,7 @@ class RuntimeLimit(Base):
 
     #: which limit: ``sign``, ``ip``, ``links``, ``mail``, ``login``, ``login_account``, ``api``
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    #: Flask-Limiter syntax, e.g. ``10 per minute;100 per hour``
+    #: the ``limits`` package's syntax, e.g. ``10 per minute;100 per hour``
     value: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(254))

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 #: the address the report's HTML is laid out at: relative URLs resolve here, never to a host
 BASE_URL = "https://report.invalid/"
-#: PDFs one account may ask for a minute (``widget.limits.limit_report_pdf``)
+#: PDFs one account may ask for a minute (``widget.limits.REPORT_PDF``)
 LIMIT_PER_MINUTE = 6
 #: PDFs laid out at once in one process (each takes a core and tens of MB); more wait outside
 MAX_RENDERS = 2

@@ -1,9 +1,9 @@
 """Rate limits and an allow-list of shared networks, changed by admins while the app runs.
 
 In the middle of a spike nobody should have to edit environment variables and restart. An
-admin sets a limit (Flask-Limiter syntax) or adds a network of shared addresses (a campus, a
-mobile carrier's NAT, where hundreds of people sign from one address) in the staff area; the
-values live in the database, every change audited, and raise one version number.
+admin sets a limit (the ``limits`` package's syntax) or adds a network of shared addresses (a
+campus, a mobile carrier's NAT, where hundreds of people sign from one address) in the staff
+area; the values live in the database, every change audited, and raise one version number.
 
 Each process keeps the values in memory and looks at the version number at most every
 ``CHECK_SECONDS`` (one primary-key read), reloading only when it moved: a request costs a
@@ -17,7 +17,7 @@ pace of one address, a bot behind it is still stopped. The bot checks, form toke
 budget per address, and the sign-in and API limits hold unchanged.
 
 A limit is bounded (``check_limit``): a period of at most ``MAX_PERIOD`` (Redis refuses an
-expiry past its range, and Flask-Limiter would then refuse every request), at most
+expiry past its range, and every request would then be refused), at most
 ``MAX_AMOUNT`` per period (more is no limit at all), and the sign-in limits at least
 ``LOGIN_FLOOR_PER_HOUR`` an hour, so a slip cannot lock every admin out of this very page
 (``flask --app widget limits reset NAME`` undoes one from the command line).
@@ -81,8 +81,8 @@ class RuntimeLimitError(ValueError):
 
 
 def check_limit(value: str, name: str | None = None) -> str:
-    """A limit string Flask-Limiter parses, each part allowing 1 to ``MAX_AMOUNT`` requests in
-    at most ``MAX_PERIOD``; for the sign-in limits (``name``), at least their floor."""
+    """A limit string the ``limits`` package parses, each part allowing 1 to ``MAX_AMOUNT``
+    requests in at most ``MAX_PERIOD``; for the sign-in limits (``name``), at least their floor."""
     value = value.strip()
     if not value or len(value) > MAX_LIMIT_LENGTH or not value.isascii() or not value.isprintable():
         raise RuntimeLimitError("Give a limit such as “10 per minute;100 per hour”.")
@@ -90,7 +90,7 @@ def check_limit(value: str, name: str | None = None) -> str:
         items = parse_many(value)
     except ValueError:
         raise RuntimeLimitError(
-            "That is not a limit Flask-Limiter reads; give e.g. “10 per minute;100 per hour”."
+            "That is not a limit string; give e.g. “10 per minute;100 per hour”."
         ) from None
     if not 1 <= len(items) <= MAX_LIMIT_ITEMS:
         raise RuntimeLimitError(f"Give one to {MAX_LIMIT_ITEMS} limits, separated by “;”.")

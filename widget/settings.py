@@ -453,7 +453,7 @@ def _rate_limit(name: str, value: str) -> str:
         parse_many(value)
     except ValueError:
         raise ConfigurationError(
-            f"{name}={value!r}: use Flask-Limiter syntax, e.g. '10 per minute;100 per hour'."
+            f"{name}={value!r}: use the limits syntax, e.g. '10 per minute;100 per hour'."
         ) from None
     return value
 

@@ -137,7 +137,7 @@ FEED_PARAMETERS = ("per_page", "partner", "updated_since", "cursor")
 
 @bp.get("/campaigns/<slug>/signatures")
 @api_key_required
-@limits.limit_per_api_key
+@limits.limited(limits.PER_API_KEY)
 def signatures(slug: str) -> Response:
     key, now = g.api_key, utcnow()
     note_use(db.session, key, now)

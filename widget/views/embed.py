@@ -260,8 +260,7 @@ def embedding_page() -> str | None:
 
 
 @bp.post("/w/<slug>")
-@limits.limit_per_ip
-@limits.limit_signing
+@limits.limited(limits.PER_IP, limits.SIGNING)
 def sign(slug: str) -> tuple[str, int]:
     campaign = public_campaign(slug).campaign
     if not is_same_origin(request.headers, our_origin()):
@@ -323,7 +322,7 @@ def check_email_page(campaign: Campaign, form: object, receipt: str) -> tuple[st
 
 
 @bp.get("/v/<token>")
-@limits.limit_links
+@limits.limited(limits.LINKS)
 def verify(token: str) -> tuple[str, int]:
     """Shows everything that will be stored; only the button (a POST) confirms, so mail
     scanners don't. Whoever did not sign is shown the way out: not confirming, or erasing."""
@@ -347,8 +346,7 @@ def verify(token: str) -> tuple[str, int]:
 
 
 @bp.post("/v/<token>")
-@limits.limit_links
-@limits.limit_per_ip
+@limits.limited(limits.LINKS, limits.PER_IP)
 def confirm(token: str) -> tuple[str, int]:
     signature = signature_from_link(
         widget_state().verify_tokens, token, expired="expired", only_counting=True

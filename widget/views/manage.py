@@ -18,7 +18,7 @@ protect(bp)
 
 
 @bp.get("/m/<token>")
-@limits.limit_links
+@limits.limited(limits.LINKS)
 def manage(token: str) -> tuple[str, int]:
     """What we hold about the supporter for this campaign, and a button to withdraw."""
     signature = signature_from_link(
@@ -30,8 +30,7 @@ def manage(token: str) -> tuple[str, int]:
 
 
 @bp.post("/m/<token>")
-@limits.limit_links
-@limits.limit_per_ip
+@limits.limited(limits.LINKS, limits.PER_IP)
 def withdraw(token: str) -> tuple[str, int]:
     signature = signature_from_link(
         widget_state().manage_tokens, token, expired="manage-expired", only_counting=False

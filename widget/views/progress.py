@@ -17,7 +17,7 @@ protect(bp)
 
 
 @bp.post("/w/<slug>/progress")
-@limits.limit_progress
+@limits.limited(limits.PROGRESS)
 def poll(slug: str) -> Response:
     """``{"state": "pending" | "confirmed"}``; a forged, expired or foreign receipt is
     "pending" like any other, so the answer tells nothing about an address."""
@@ -37,7 +37,7 @@ def poll(slug: str) -> Response:
 
 
 @bp.post("/w/<slug>/correct")
-@limits.limit_per_ip
+@limits.limited(limits.PER_IP)
 def correct(slug: str) -> tuple[str, int]:
     """Back to the sign form with what was typed; the pending signature that this page's own
     submission stored (its receipt says so) is dropped, so the mistyped address gets no

@@ -214,7 +214,7 @@ def also_for_partners(view: View) -> View:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limits.limit_login
+@limits.limited(limits.LOGIN)
 def login() -> Any:
     form = LoginForm()
     error = None

@@ -27,7 +27,7 @@ class PasswordForm(StaffForm):
 
 @bp.route("/password", methods=["GET", "POST"])
 @also_for_partners
-@limits.limit_login
+@limits.limited(limits.LOGIN)
 def password() -> Any:
     """A new password signs the account out of every other browser; this one stays in. A wrong
     current password spends the sign-in budget (``limits.login_failed``): a stolen session must

@@ -76,7 +76,7 @@ def report(slug: str) -> str:
 
 
 @bp.get("/campaigns/<slug>/report.pdf")
-@limits.limit_report_pdf
+@limits.limited(limits.REPORT_PDF)
 def report_pdf(slug: str) -> Response:
     """The report page as a PDF, laid out from the same HTML and print stylesheet. Limited per
     account, and to ``MAX_RENDERS`` at once per process: past that, a 503 asks to come back."""

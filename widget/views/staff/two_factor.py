@@ -121,7 +121,7 @@ def refused(problem: Exception, code_field: str) -> dict[str, str]:
 
 @bp.route("/login/code", methods=["GET", "POST"])
 @also_for_partners
-@limits.limit_login
+@limits.limited(limits.LOGIN)
 def login_code() -> Any:
     """The second step. Wrong codes spend the sign-in budget of the client and the account,
     and past ``MAX_CODE_FAILURES`` in a quarter of an hour the account's code step waits."""
@@ -171,7 +171,7 @@ def render_two_factor(form: DisableForm, errors: dict[str, str]) -> str:
 
 @bp.route("/two-factor/enrol", methods=["GET", "POST"])
 @also_for_partners
-@limits.limit_login
+@limits.limited(limits.LOGIN)
 def two_factor_enrol() -> Any:
     """Scan a new secret and prove it with a code (and, re-enrolling, with a code of the old
     one). The secret waits sealed in the signed cookie until then (signed is not secret); the
@@ -222,7 +222,7 @@ def two_factor_enrol() -> Any:
 
 @bp.post("/two-factor/disable")
 @also_for_partners
-@limits.limit_login
+@limits.limited(limits.LOGIN)
 def two_factor_disable() -> tuple[str, int]:
     settings, now = widget_state().settings, clock.utcnow()
     form = DisableForm()
@@ -265,7 +265,7 @@ def staff_accounts() -> str:
 
 @bp.route("/accounts/<int:account_id>/two-factor/reset", methods=["GET", "POST"])
 @admin_required
-@limits.limit_login
+@limits.limited(limits.LOGIN)
 def two_factor_reset(account_id: int) -> tuple[str, int]:
     """Take another account's second factor away, once the acting admin has proved itself
     again (its password and, if it has one, a current code)."""
