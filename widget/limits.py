@@ -362,14 +362,10 @@ def may_mail(address_key: str) -> bool:
     """Spend one of the address's mail budget (``WIDGET_RATELIMIT_MAIL``), if any is left: every
     window of it in one round trip, charged only if each has room.
 
-    Shared by every process through the limits' storage; if that storage is unreachable the
-    mail goes out (a supporter's confirmation matters more than a cap) and it is logged."""
+    Shared by every process through the limits' storage; while Redis is unreachable, by each
+    process's memory (``Store``)."""
     windows = [(item, ("mail", address_key)) for item in _items(runtime_limits().limit("mail"))]
-    try:
-        return store().take(windows) is None
-    except Exception:
-        log.exception("rate limit storage unreachable: mail not limited")
-    return True
+    return store().take(windows) is None
 
 
 def spend_form_token(nonce: str) -> bool:
