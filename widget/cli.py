@@ -28,7 +28,7 @@ from .clock import utcnow
 from .exports import (
     ExportFilter,
     audit_export,
-    count_sealed,
+    count_rows,
     csv_chunks,
     in_export,
     sealed_note,
@@ -495,12 +495,13 @@ def export_command(
     filters = ExportFilter(since.date() if since else None, partner, opted_in)
     with db.sessionmaker()() as session:
         campaign = campaign_named(session, campaign_slug)
-        opener = export_opener(session, campaign, filters, key)
+        rows, sealed = count_rows(session, campaign, filters)
+        opener = export_opener(session, campaign, filters, key, sealed)
         # Into a file beside the target, renamed when complete: never a partial export.
         partial = output.with_name(output.name + ".partial") if output else None
         target = private_file(partial) if partial else None
         try:
-            rows = audit_export(session, campaign, filters, actor=cli_actor(), now=utcnow())
+            audit_export(session, campaign, filters, rows=rows, actor=cli_actor(), now=utcnow())
             for chunk in csv_chunks(session, campaign, filters, opener):
                 if target:
                     target.write(chunk)
@@ -540,11 +541,10 @@ def private_file(path: Path) -> TextIO:
 
 
 def export_opener(
-    session: Session, campaign: Campaign, filters: ExportFilter, key: Path | None
+    session: Session, campaign: Campaign, filters: ExportFilter, key: Path | None, sealed: int
 ) -> Callable[[str], dict[str, Any]] | None:
-    """What opens the export's sealed rows; a clear error, before any output, when they are
-    sealed and no key (or the wrong one) is given."""
-    sealed = count_sealed(session, campaign, filters)
+    """What opens the export's ``sealed`` rows; a clear error, before any output, when some
+    are sealed and no key (or the wrong one) is given."""
     if key is None:
         if sealed or widget_state().settings.sealed:
             raise click.ClickException(sealed_note(campaign))

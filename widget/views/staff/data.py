@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Email
 from ... import widget_state
 from ...campaigns import SLUG
 from ...clock import utcnow
-from ...exports import ExportFilter, audit_export, count_sealed, csv_chunks, sealed_note
+from ...exports import ExportFilter, audit_export, count_rows, csv_chunks, sealed_note
 from ...extensions import db
 from ...models import Audit
 from ...privacy import erase_supporter, find_by_email
@@ -57,11 +57,12 @@ def signatures_csv(slug: str) -> Response | tuple[str, int]:
             message="Give the date as YYYY-MM-DD and pick the partner from the list.",
         ), 400
     # Command line only: the private key never comes near the server (README, sealed mode).
-    if widget_state().settings.sealed or count_sealed(db.session, campaign, filters):
+    rows, sealed = count_rows(db.session, campaign, filters)
+    if widget_state().settings.sealed or sealed:
         return render_template(
             "staff/message.html", title="Names are sealed", message=sealed_note(campaign)
         ), 409
-    audit_export(db.session, campaign, filters, actor=g.staff.email, now=utcnow())
+    audit_export(db.session, campaign, filters, rows=rows, actor=g.staff.email, now=utcnow())
     return csv_download(
         lambda session: csv_chunks(session, campaign, filters), f"{campaign.slug}-signatures"
     )
