@@ -99,7 +99,10 @@ def test_the_campaign_editor_shows_the_form_and_a_preview(
     page = sign_in(staffed_site, browser_context)
     page.goto(f"{staffed_site.widget_url}/staff/campaigns/ua-109-23/edit")
     assert page.locator("#title").input_value() == "Stop deporting Afghan refugees"
-    page.frame_locator("iframe").get_by_role(
+    # The frame loads the saved page, then the editor's first preview replaces it: look once
+    # the preview is in (looking while the frame changes documents lost it once, under load).
+    page.wait_for_function("document.getElementById('preview-frame').srcdoc.length > 0")
+    page.frame_locator("#preview-frame").get_by_role(
         "heading", name="Stop deporting Afghan refugees"
     ).wait_for()
     screenshot(page, "staff-editor")
