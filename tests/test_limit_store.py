@@ -52,6 +52,10 @@ def test_every_window_is_charged_until_one_is_full(limits_store: Store) -> None:
     assert limits_store.take(WINDOWS[1:]) is None
     wait = limits_store.take(WINDOWS[1:])
     assert wait is not None and 3540 < wait <= 3600
+    # with both full, the wait is until both have room: the hour's, whatever the order
+    for windows in (WINDOWS, WINDOWS[::-1]):
+        wait = limits_store.take(windows)
+        assert wait is not None and 3540 < wait <= 3600
 
 
 def test_nothing_to_take_is_never_refused(limits_store: Store) -> None:
@@ -94,6 +98,26 @@ def test_an_unreachable_redis_falls_back_to_memory_and_is_tried_again(
     with mock.patch("widget.limits.time.monotonic", return_value=later + 1.5):
         assert limits_store.windows is limits_store.memory
     assert len(caplog.messages) == 1  # the warning once, not once per request
+
+
+def test_requests_waiting_on_one_outage_count_as_one_failure(redis_url: str) -> None:
+    limits_store = Store(redis_url)
+    assert limits_store.redis is not None
+    for _ in range(8):  # eight threads that were waiting on the same hung Redis
+        limits_store.failed(limits_store.redis.base_exceptions("timed out"))
+    assert limits_store.windows is limits_store.memory
+    later = time.monotonic() + 1.01
+    with mock.patch("widget.limits.time.monotonic", return_value=later):
+        assert limits_store.windows is not limits_store.memory  # tried again after 1 s
+
+
+def test_an_error_that_is_not_redis_s_keeps_redis(redis_url: str) -> None:
+    limits_store = Store(redis_url)
+    limits_store.failed(ValueError("a bug, not an outage"))
+    assert limits_store.windows is not limits_store.memory
+    memory = Store("memory://")
+    memory.failed(OSError("memory has no outage"))
+    assert memory.windows is memory.memory
 
 
 def test_redis_back_is_used_again_and_it_is_logged(

@@ -50,17 +50,23 @@ MAX_RETRY_SECONDS = 64
 
 #: Every window (KEYS[i], ARGV[2i] requests in ARGV[2i+1] seconds) checked as the limits
 #: package's ``acquire_moving_window.lua`` does: a list of entry times, newest first, full when
-#: the entry ``amount`` back is inside the window. Only if none is full is an entry added to
-#: each. Answers ``{0}``, or the 1-based index of the first full window and that entry's time
-#: (the window has room again ``expiry`` seconds after it).
+#: the entry ``amount`` back is inside the window (it has room again ``expiry`` seconds after
+#: that entry). Only if none is full is an entry added to each. Answers ``{0}``, or how many
+#: windows are full and (as text: a number reply would lose its fraction) when the last of them
+#: has room again.
 TAKE_ALL = """
 local now = tonumber(ARGV[1])
+local full, free = 0, 0
 for i = 1, #KEYS do
   local amount, expiry = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
   local entry = redis.call('lindex', KEYS[i], amount - 1)
   if entry and tonumber(entry) >= now - expiry then
-    return {i, entry}
+    full = full + 1
+    free = math.max(free, tonumber(entry) + expiry)
   end
+end
+if full > 0 then
+  return {full, tostring(free)}
 end
 for i = 1, #KEYS do
   local amount, expiry = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
@@ -100,7 +106,8 @@ class Store:
         return self.memory if self._redis_down() else self._windows
 
     def take(self, windows: Sequence[Window]) -> float | None:
-        """Charge every window, or none if one is full: None, or seconds until it has room."""
+        """Charge every window, or none if one is full: None, or seconds until every full
+        window has room again (the client's Retry-After)."""
         if not windows:
             return None
         if self._take_all is not None and not self._redis_down():
@@ -110,12 +117,21 @@ class Store:
                 self.failed()
         return self._take_in_memory(windows)
 
-    def failed(self) -> None:
-        """Redis did not answer: use memory until the next try (1, 2, 4 … seconds away)."""
+    def failed(self, error: BaseException | None = None) -> None:
+        """Redis did not answer (or raised ``error``, if it is one of Redis's): use memory until
+        the next try (1, 2, 4 … seconds away). Requests that were waiting on the same outage
+        when it was found count as that one failure."""
+        if self.redis is None or (
+            error is not None and not isinstance(error, self.redis.base_exceptions)
+        ):
+            return
         with self._lock:
+            now = time.monotonic()
+            if self._failures and now < self._retry_at:
+                return
             if not self._failures:
                 log.warning("Rate limit storage unreachable - falling back to in-memory storage")
-            self._retry_at = time.monotonic() + min(2**self._failures, MAX_RETRY_SECONDS)
+            self._retry_at = now + min(2**self._failures, MAX_RETRY_SECONDS)
             self._failures += 1
 
     def _redis_down(self) -> bool:
@@ -131,19 +147,20 @@ class Store:
         answer = self._take_all(keys=keys, args=args)
         if self._failures:
             with self._lock:
-                self._failures = 0
-            log.info("Rate limit storage recovered")
-        index = int(answer[0])
-        if not index:
-            return None
-        item = windows[index - 1][0]
-        return float(answer[1]) + item.get_expiry() - now
+                recovered, self._failures = self._failures, 0
+            if recovered:
+                log.info("Rate limit storage recovered")
+        return float(answer[1]) - now if int(answer[0]) else None
 
     def _take_in_memory(self, windows: Sequence[Window]) -> float | None:
         with self._lock:  # test-then-hit, with no other thread's hit in between
-            for item, names in windows:
-                if not self.memory.test(item, *names):
-                    return self.memory.get_window_stats(item, *names).reset_time - time.time()
+            full = [
+                self.memory.get_window_stats(item, *names).reset_time
+                for item, names in windows
+                if not self.memory.test(item, *names)
+            ]
+            if full:
+                return max(full) - time.time()
             for item, names in windows:
                 self.memory.hit(item, *names)
         return None
@@ -323,8 +340,8 @@ def login_wait(email: str) -> int:
             ):
                 waits = [_wait(item, stats, failed=1) for item, stats in own]
         return max(waits)
-    except Exception:
-        store().failed()
+    except Exception as error:
+        store().failed(error)
         log.exception("rate limit storage unreachable: sign-in not limited per account")
     return 0
 
@@ -339,8 +356,8 @@ def login_failed(email: str) -> None:
             windows.hit(item, "login-client", client)
         for item in _items(limits.limit("login_account")):
             windows.hit(item, "login-account", account)
-    except Exception:
-        store().failed()
+    except Exception as error:
+        store().failed(error)
         log.exception("rate limit storage unreachable: a failed sign-in was not counted")
 
 
@@ -377,7 +394,7 @@ def spend_form_token(nonce: str) -> bool:
         storage = store().windows.storage
         key = f"{PREFIX}/form-token/{nonce}"
         return storage.incr(key, int(FORM_MAX_AGE.total_seconds())) == 1
-    except Exception:
-        store().failed()
+    except Exception as error:
+        store().failed(error)
         log.exception("rate limit storage unreachable: form token reuse not checked")
     return True
