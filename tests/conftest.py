@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -26,7 +27,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from widget import Settings, create_app
+from widget import Settings, create_app, public_facts
 from widget.campaigns import load_campaign_file
 from widget.cli import upgrade_database
 from widget.clock import utcnow
@@ -260,6 +261,17 @@ def erase_search(client: FlaskClient, email: str):  # type: ignore[no-untyped-de
     page = client.get("/staff/erase", base_url="https://localhost").get_data(as_text=True)
     data = {"csrf_token": form_token(page), "email": email}
     return client.post("/staff/erase", data=data, base_url="https://localhost")
+
+
+def freeze_reuse(monkeypatch: pytest.MonkeyPatch, app: Flask | None = None) -> None:
+    """Stop the clocks that let a process's reused reads lapse, so a slow machine adds no read
+    between two requests: ``widget.public_facts`` (the campaign 2 s, the count 1 s) and, with
+    ``app``, its run-time limits' version check (2 s, a clock bound when they were made). A
+    change made in the process still clears them (``changes_in_process``, ``expire``)."""
+    monkeypatch.setattr(public_facts, "time", SimpleNamespace(monotonic=lambda: 1000.0))
+    if app is not None:
+        limits = app.extensions["widget.runtime_limits"]
+        monkeypatch.setattr(limits, "_clock", lambda: 1000.0)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from widget.extensions import db
 from widget.models import ApiKey, Audit, Campaign, Partner, Signature, Staff
 from widget.partners import save_partner
 from widget.signature_feed import SETTLE
+from widget.views import api as api_views
 
 from .conftest import STAFF_PASSWORD, StaffActions, form_token, make_app
 
@@ -376,9 +377,13 @@ def test_a_row_withdrawn_during_the_walk_leaves_it(client: FlaskClient, session:
     ]
 
 
-def test_a_change_newer_than_the_settling_time_waits(client: FlaskClient, session: Session) -> None:
+def test_a_change_newer_than_the_settling_time_waits(
+    client: FlaskClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = utcnow()
+    monkeypatch.setattr(api_views, "utcnow", lambda: now)  # the request's now: nothing settles
     settled = add_signature(session, 1)
-    add_signature(session, 2, updated_at=utcnow() - SETTLE + timedelta(seconds=3))
+    add_signature(session, 2, updated_at=now - SETTLE + timedelta(seconds=1))
     assert listed(client.get(URL, headers=bearer(new_key(session)))) == ids(settled)
 
 

@@ -144,7 +144,7 @@ def test_the_sender_name_is_the_organisation_properly_encoded(
 ) -> None:
     supporter.sign()
     transport = SmtpTransport(
-        parse_mail_url(smtp_server.url + "?timeout=2"), "actions@example.org", sender_name=name
+        parse_mail_url(smtp_server.url + "?timeout=15"), "actions@example.org", sender_name=name
     )
     assert deliver_due(db.sessionmaker(app), transport).sent == 1
     [mail] = smtp_server.mailbox.messages
@@ -178,7 +178,7 @@ def test_a_mail_without_an_organisation_is_from_the_bare_address(
     app: Flask, supporter: Supporter, smtp_server: SmtpServer
 ) -> None:
     supporter.sign()
-    transport = SmtpTransport(parse_mail_url(smtp_server.url + "?timeout=2"), "a@example.org")
+    transport = SmtpTransport(parse_mail_url(smtp_server.url + "?timeout=15"), "a@example.org")
     deliver_due(db.sessionmaker(app), transport)
     [mail] = smtp_server.mailbox.messages
     assert isinstance(mail, EmailMessage)

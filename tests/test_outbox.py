@@ -27,7 +27,7 @@ def settings_env(smtp_server: SmtpServer) -> dict[str, str]:
 
 
 def transport(server: SmtpServer) -> SmtpTransport:
-    return SmtpTransport(parse_mail_url(server.url + "?timeout=2"), "actions@example.org")
+    return SmtpTransport(parse_mail_url(server.url + "?timeout=15"), "actions@example.org")
 
 
 def at(now: datetime) -> Callable[[], datetime]:

@@ -59,7 +59,7 @@ def switch(app: Flask) -> Iterator[WriteSwitch]:
 
 
 def transport(server: SmtpServer) -> SmtpTransport:
-    return SmtpTransport(parse_mail_url(server.url + "?timeout=2"), "actions@example.org")
+    return SmtpTransport(parse_mail_url(server.url + "?timeout=15"), "actions@example.org")
 
 
 def queue(app: Flask, count: int) -> None:

@@ -96,7 +96,7 @@ class Relay:
         return AuthResult(success=auth_data.password.decode() == self.password, handled=False)
 
     def url(self, credentials: str = "") -> str:
-        return f"smtp://{credentials}127.0.0.1:{self.port}?timeout=2"
+        return f"smtp://{credentials}127.0.0.1:{self.port}?timeout=15"
 
 
 @pytest.fixture

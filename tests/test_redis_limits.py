@@ -29,7 +29,7 @@ SERVE = (
 
 
 def wait_until_serving(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a loaded machine may take long to import the app
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
         try:

@@ -121,7 +121,7 @@ def no_clear_fields(text: str, box: str) -> None:
 
 
 def deliver(app: Flask, clock: StepClock) -> None:
-    worker = Dispatcher(db.sessionmaker(app), HttpTransport(0.5, allow_private=True), clock=clock)
+    worker = Dispatcher(db.sessionmaker(app), HttpTransport(10.0, allow_private=True), clock=clock)
     try:
         worker.run_once()
     finally:

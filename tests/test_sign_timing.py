@@ -22,7 +22,7 @@ from widget.runtime_limits import VERSION_QUERY
 from widget.sealing import public_key_text
 from widget.tokens import manage_tokens, verify_tokens
 
-from .conftest import SECRET, Supporter, link_claims, sign_answer
+from .conftest import SECRET, Supporter, freeze_reuse, link_claims, sign_answer
 from .test_journey import receipt_of
 
 PLENTY = "10000 per minute"
@@ -119,9 +119,9 @@ class Arranger:
     def probe(self, email: str) -> tuple[list[str], str]:
         """One sign POST for ``email``: the statements it ran and the page it answered."""
         form = self.supporter.form(email=email)
-        # the process's reused campaign and count (``widget.public_facts``, a 2 s reuse) read
-        # just before, as any reader's page would: a slow machine must not let them lapse
-        # between the arranging and the probe, which would add reads that are no state's
+        # the process's reused campaign and count (``widget.public_facts``) read just before,
+        # as any reader's page would, after whatever the arranging changed (a confirmation or
+        # withdrawal clears them in the process); the fixture's frozen clock keeps them then
         assert self.client.get("/w/ua-109-23").status_code == 200
         with statements(self.app) as seen:
             response = self.client.post("/w/ua-109-23", data=form, headers=SAME_ORIGIN)
@@ -130,7 +130,18 @@ class Arranger:
 
 
 @pytest.fixture
-def arranger(app: Flask, client: FlaskClient, supporter: Supporter, session: Session) -> Arranger:
+def arranger(
+    app: Flask,
+    client: FlaskClient,
+    supporter: Supporter,
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Arranger:
+    # A slow machine must not let the reused campaign and count lapse between one request and
+    # the next, which would add reads that are no state's: only changes made in the process
+    # (``changes_in_process``) clear them. The run-time limits' periodic look is left out by
+    # ``statements`` whenever it comes.
+    freeze_reuse(monkeypatch)
     return Arranger(app, client, supporter, session)
 
 

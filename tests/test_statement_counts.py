@@ -11,12 +11,11 @@ from flask import Flask
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from widget import public_facts
 from widget.extensions import db
 from widget.models import Signature
 from widget.tokens import link_payload
 
-from .conftest import Supporter, form_token
+from .conftest import Supporter, form_token, freeze_reuse
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
@@ -36,7 +35,10 @@ def statements(app: Flask) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", note)
 
 
-def test_a_sign_runs_four_statements(app: Flask, supporter: Supporter) -> None:
+def test_a_sign_runs_four_statements(
+    app: Flask, supporter: Supporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    freeze_reuse(monkeypatch, app)  # what the first sign reads stays within its reuse
     supporter.sign(email="first@example.org")  # the campaign and count are read and kept
     body = supporter.form(email="second@example.org")
     with statements(app) as seen:
@@ -50,14 +52,17 @@ def test_a_sign_runs_four_statements(app: Flask, supporter: Supporter) -> None:
 def test_a_widget_page_after_the_first_runs_none(
     app: Flask, supporter: Supporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(public_facts.time, "monotonic", lambda: 1000.0)  # within its reuse
+    freeze_reuse(monkeypatch, app)  # what the first page reads stays within its reuse
     supporter.open_widget()
     with statements(app) as seen:
         assert form_token(supporter.open_widget())
     assert seen == []
 
 
-def test_a_confirm_runs_five_statements(app: Flask, supporter: Supporter, session: Session) -> None:
+def test_a_confirm_runs_five_statements(
+    app: Flask, supporter: Supporter, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    freeze_reuse(monkeypatch, app)  # the campaign the sign reads stays within its reuse
     supporter.sign()
     signature = session.scalar(select(Signature))
     assert signature is not None

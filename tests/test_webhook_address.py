@@ -34,7 +34,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def deliver(app: Flask, clock: StepClock, *, allow_private: bool):  # type: ignore[no-untyped-def]
-    transport = HttpTransport(0.5, allow_private=allow_private)
+    transport = HttpTransport(10.0, allow_private=allow_private)
     worker = Dispatcher(db.sessionmaker(app), transport, clock=clock)
     try:
         return worker.run_once()

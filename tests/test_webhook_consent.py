@@ -42,7 +42,7 @@ def clock() -> StepClock:
 
 
 def deliver(app: Flask, clock: StepClock):  # type: ignore[no-untyped-def]
-    worker = Dispatcher(db.sessionmaker(app), HttpTransport(0.5, allow_private=True), clock=clock)
+    worker = Dispatcher(db.sessionmaker(app), HttpTransport(10.0, allow_private=True), clock=clock)
     try:
         return worker.run_once()
     finally:

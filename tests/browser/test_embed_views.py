@@ -42,6 +42,19 @@ FIRST_HEIGHT = """window.firstHeight = null; new MutationObserver(function () {
   var frame = document.querySelector('iframe');
   if (frame && window.firstHeight === null) window.firstHeight = frame.offsetHeight;
 }).observe(document, {childList: true, subtree: true});"""
+#: counts the callbacks of embed.js's IntersectionObserver that saw the frame come into view,
+#: after each has run: from then its 15 s wait runs on the page's clock
+IN_VIEW = """window.framesInView = 0;
+(function (Native) {
+  if (!Native) return;
+  window.IntersectionObserver = function (callback, options) {
+    return new Native(function (changes, observer) {
+      callback.call(this, changes, observer);
+      if (changes[0] && changes[0].isIntersecting) window.framesInView += 1;
+    }, options);
+  };
+  window.IntersectionObserver.prototype = Native.prototype;
+})(window.IntersectionObserver);"""
 CLOCK_START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ANSWERED = "window.ActionWidget && window.ActionWidget.frames.every(f => f.answered)"
 
@@ -51,6 +64,17 @@ def freeze_clock(page: Any) -> None:
     own (a busy machine would otherwise bring the 15 s on early)."""
     page.clock.install(time=CLOCK_START)
     page.clock.pause_at(CLOCK_START + timedelta(seconds=1))
+
+
+def watch_the_frame_come_into_view(page: Any) -> None:
+    """Before ``goto``: ``frame_in_view`` can then wait until embed.js's 15 s wait has begun."""
+    page.add_init_script(IN_VIEW)
+
+
+def frame_in_view(page: Any) -> None:
+    """Until the frame came into view and embed.js started its 15 s wait (on the page's clock,
+    but only once Chromium has seen the frame in view, which a busy machine may delay)."""
+    page.wait_for_function("window.framesInView > 0")
 
 
 def open_partner_page(site: LiveSite, context: Any, viewport: int, path: str, **data: str) -> Any:
@@ -199,12 +223,14 @@ def test_a_refused_frame_becomes_a_link_and_tells_the_webmaster(
     page = browser_context.new_page()
     page.set_viewport_size({"width": width, "height": 640})
     freeze_clock(page)
+    watch_the_frame_come_into_view(page)
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     data = {"partner": "courier", "lang": lang, **({"title": title} if lang != "en" else {})}
     page.goto(live_site.partner_page(embed_tag(live_site.widget_url, **data), path=f"/r{lang}"))
     page.wait_for_function("document.querySelector('iframe') !== null")
     # a slow network gets 15 s from when the frame comes into view
+    frame_in_view(page)
     page.clock.run_for(14_000)
     assert page.get_by_role("link", name=title).count() == 0
     page.clock.run_for(1_500)
@@ -229,9 +255,11 @@ def test_a_refused_frame_becomes_a_link_and_tells_the_webmaster(
 def test_an_unreachable_widget_becomes_a_link(live_site: LiveSite, browser_context: Any) -> None:
     page = browser_context.new_page()
     freeze_clock(page)
+    watch_the_frame_come_into_view(page)
     page.route(f"{live_site.widget_url}/w/**", lambda route: route.abort("connectionrefused"))
     page.goto(live_site.partner_page(embed_tag(live_site.widget_url), path="/down"))
     page.wait_for_function("document.querySelector('iframe') !== null")
+    frame_in_view(page)
     page.clock.run_for(15_500)
     page.get_by_role("link", name="Take action").wait_for()
     assert not page.locator("iframe").is_visible()
@@ -246,6 +274,7 @@ def test_a_widget_that_answers_after_the_timeout_comes_back(
     page = browser_context.new_page()
     page.set_viewport_size({"width": width, "height": 640})
     freeze_clock(page)
+    watch_the_frame_come_into_view(page)
     held: list[Any] = []
     page.route(f"{live_site.widget_url}/w/**", lambda route: held.append(route))
     tag = embed_tag(live_site.widget_url, lang=lang, title=title)
@@ -253,6 +282,7 @@ def test_a_widget_that_answers_after_the_timeout_comes_back(
     page.wait_for_function("document.querySelector('iframe') !== null")
     while not held:
         page.wait_for_timeout(50)
+    frame_in_view(page)
     page.clock.run_for(15_500)
     page.get_by_role("link", name=title).wait_for()
     assert not page.locator("iframe").is_visible()

@@ -92,9 +92,9 @@ def test_the_embedded_widget_moves_on_to_the_share_step_after_confirming_elsewhe
 
     confirm_latest(live_site, browser_context).close()
     page.bring_to_front()
-    frame.locator(THANKS).wait_for(timeout=20_000)
+    frame.locator(THANKS).wait_for(timeout=45_000)
     assert frame.locator("#result-title").is_hidden()
-    frame.locator('[data-count="1"]').wait_for(timeout=20_000)
+    frame.locator('[data-count="1"]').wait_for(timeout=45_000)
     hrefs = frame.locator(".share-links a").evaluate_all("links => links.map(a => a.href)")
     assert len(hrefs) == 6
     # the partner's article itself (embed.js passes its path; the referrer agrees on the
@@ -136,7 +136,7 @@ def test_the_new_states_have_no_axe_violations(
     screenshot(confirmed, f"journey-confirmed-{lang}-{width}")
     confirmed.close()
     page.bring_to_front()
-    page.locator(THANKS).wait_for(timeout=20_000)
+    page.locator(THANKS).wait_for(timeout=45_000)
     assert page.evaluate("document.activeElement.id") == "thanks-title"
     assert_accessible(page, f"thanks and share, in the widget ({lang})")
     screenshot(page, f"journey-thanks-{lang}-{width}")

@@ -102,6 +102,6 @@ def test_the_widget_shows_offline_actions_when_the_campaign_says_so(
             session, campaign, count=40, action="letter", note="Stall", now=utcnow(), actor="t"
         )
     # the widget polls every 5 seconds: the line appears without a reload
-    page.get_by_text("plus 40 actions taken offline").wait_for(timeout=20_000)
+    page.get_by_text("plus 40 actions taken offline").wait_for(timeout=45_000)
     assert page.locator("[data-count]").get_attribute("data-count") == "0"
     screenshot(page, "widget-offline-line-360")

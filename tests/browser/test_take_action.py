@@ -16,6 +16,7 @@ from widget.take_action import letter_body, mailto
 
 from .conftest import LiveSite, embed_tag, screenshot
 from .test_accessibility import assert_accessible
+from .test_embed_views import freeze_clock
 
 pytestmark = pytest.mark.browser
 
@@ -142,6 +143,7 @@ def test_the_email_links_follow_the_edited_letter_the_name_and_the_language(
 def test_copying_gives_each_target_its_own_letter(site: LiveSite, browser_context: Any) -> None:
     browser_context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.widget_url)
     page = browser_context.new_page()
+    freeze_clock(page)  # "Copied" turns back after 2 s of the page's clock: never, here
     page.goto(f"{site.widget_url}/w/short-letter")
     page.locator("#name").fill("Ayesha Khan")
     page.locator("button[data-copy-letter]").nth(1).click()
@@ -158,6 +160,7 @@ def test_the_demo_letter_is_too_long_for_a_link_so_it_is_copied_and_pasted(
         ["clipboard-read", "clipboard-write"], origin=live_site.widget_url
     )
     page = browser_context.new_page()
+    freeze_clock(page)  # "Copied" turns back after 2 s of the page's clock: never, here
     page.goto(f"{live_site.widget_url}/w/ua-109-23")
     notice = page.locator("[data-too-long]")
     link = page.locator("a.email-letter")
@@ -190,6 +193,7 @@ def test_a_keyboard_alone_chooses_the_language_edits_copies_and_emails(
 ) -> None:
     browser_context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.widget_url)
     page = browser_context.new_page()
+    freeze_clock(page)  # "Copied" turns back after 2 s of the page's clock: never, here
     page.goto(f"{site.widget_url}/w/short-letter")
 
     def tab_to(selector: str) -> None:
