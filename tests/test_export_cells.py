@@ -6,13 +6,25 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from widget.exports import FORMULA_STARTS, HEADER, safe_cell
+from widget.campaigns import ACTIONS
+from widget.exports import (
+    FORMULA_STARTS,
+    HEADER,
+    ExportFilter,
+    SealedExport,
+    csv_chunks,
+    safe_cell,
+)
+from widget.extensions import db
+from widget.models import Campaign
 
 from .partners_helpers import PARTNER, add_partners, add_signature
 
@@ -99,3 +111,21 @@ def test_the_file_is_exactly_what_the_csv_module_writes(
         ]
     )
     assert output.read_bytes() == ("\ufeff" + expected.getvalue()).encode()
+
+
+def test_action_names_need_no_json_escapes() -> None:
+    """``action_words`` takes the stored JSON list apart by its brackets, quotes and commas."""
+    assert all(re.fullmatch(r"[a-z]+", action) for action in ACTIONS)
+
+
+def test_a_row_sealed_after_the_check_stops_the_export_before_it_is_written(
+    app: Flask, session: Session
+) -> None:
+    add_signature(session, "clear@example.org", partner=None)
+    add_signature(session, "sealed@example.org", partner=None, name="", sealed="box")
+    campaign = session.scalars(select(Campaign)).one()
+    with app.app_context():
+        chunks = csv_chunks(db.session, campaign, ExportFilter())
+        assert next(chunks).startswith("\ufeff")  # the header
+        with pytest.raises(SealedExport, match="flask --app widget export ua-109-23 --key"):
+            next(chunks)

@@ -11,6 +11,7 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, Text, case, cast, func, literal, select
@@ -141,10 +142,12 @@ def csv_chunks(
 ) -> Iterator[str]:
     """The CSV, a batch of rows per chunk: memory stays flat however many rows there are.
 
-    Without ``opener`` only rows in clear are read (callers refuse first when any is sealed,
-    ``count_rows``), and the database writes every cell as it goes in the file: the formula
-    guard, the action list, yes and no, so that no Python runs per row (most of a million-row
-    export's time was). With it, a sealed row's name and address come from its box."""
+    The database writes every cell as it goes in the file (the formula guard, the action list,
+    yes and no), so that without ``opener`` no Python runs per row, which was most of a
+    million-row export's time: each batch goes to the csv writer whole. A sealed row then
+    raises ``SealedExport`` (callers check ``count_rows`` first, so it comes before any output
+    unless a row was sealed since). With ``opener``, a sealed row's name and address come from
+    its box."""
     buffer, writer = csv_writer()
     writer.writerow(HEADER)
     yield BOM + drain(buffer)
@@ -163,20 +166,24 @@ def csv_chunks(
         yes_no(Signature.partner_opt_in),
     )
     query = _selection(campaign, filters, *columns).order_by(Signature.verified_at, Signature.id)
+    # ``with``: the cursor (on PostgreSQL a server-side one) is closed however the stream ends
     if opener is None:
-        result = connection.execute(query.where(Signature.sealed.is_(None)))
-        for partition in result.partitions(BATCH):
-            writer.writerows(partition)
-            yield drain(buffer)
+        is_sealed, cells = itemgetter(-1), itemgetter(slice(0, -1))
+        with connection.execute(query.add_columns(Signature.sealed.is_not(None))) as result:
+            for partition in result.partitions(BATCH):
+                if any(map(is_sealed, partition)):
+                    raise SealedExport(campaign)
+                writer.writerows(map(cells, partition))
+                yield drain(buffer)
         return
-    result = connection.execute(query.add_columns(Signature.sealed))
-    for partition in result.partitions(BATCH):
-        for *cells, sealed in partition:
-            if sealed is not None:
-                fields = opener(sealed)
-                cells[2], cells[3] = safe_cell(fields["name"]), safe_cell(fields["email"])
-            writer.writerow(cells)
-        yield drain(buffer)
+    with connection.execute(query.add_columns(Signature.sealed)) as result:
+        for partition in result.partitions(BATCH):
+            for *row, sealed in partition:
+                if sealed is not None:
+                    fields = opener(sealed)
+                    row[2], row[3] = safe_cell(fields["name"]), safe_cell(fields["email"])
+                writer.writerow(row)
+            yield drain(buffer)
 
 
 def formula_safe(column: ColumnElement[Any]) -> ColumnElement[Any]:
