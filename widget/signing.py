@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Executable, select, update
+from sqlalchemy import Executable, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -184,14 +184,21 @@ def _upsert_for(session: Session) -> Executable:
     return _UPSERTS[dialect]
 
 
+#: the address's other stored forms: built once (building it was a third of its time)
+_STORED_KEY = (
+    select(SIGNATURES.c.email_key)
+    .where(
+        SIGNATURES.c.campaign_id == bindparam("campaign_id"),
+        SIGNATURES.c.email_key.in_(bindparam("others", expanding=True)),
+    )
+    .limit(1)
+)
+
+
 def _stored_key(session: Session, campaign: Campaign, key: str, forms: list[str]) -> str:
     """The form this address is already stored in for the campaign, else ``key``."""
     others = [form for form in forms if form != key]
-    found = session.scalar(
-        select(SIGNATURES.c.email_key)
-        .where(SIGNATURES.c.campaign_id == campaign.id, SIGNATURES.c.email_key.in_(others))
-        .limit(1)
-    )
+    found = session.scalar(_STORED_KEY, {"campaign_id": campaign.id, "others": others})
     return found or key
 
 
