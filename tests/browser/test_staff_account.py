@@ -74,6 +74,8 @@ def test_an_existing_slug_is_refused_next_to_the_field(
     page.get_by_label("Partner slug (the data-partner value)").fill("courier")
     page.get_by_label("Name").fill("The Courier")
     page.get_by_role("button", name="Save").click()
+    # saved once the list of partners is shown: going on before would cancel the save
+    page.wait_for_url(f"{admin_site.widget_url}/staff/partners")
     page.goto(f"{admin_site.widget_url}/staff/partners/new")
     page.get_by_label("Partner slug (the data-partner value)").fill("courier")
     page.get_by_label("Name").fill("Impostor")
