@@ -346,6 +346,14 @@ def login_wait(email: str) -> int:
     return 0
 
 
+def wait_out_login(email: str) -> None:
+    """Answer 429 (with Retry-After) while this client must wait before trying this account's
+    password or code again (``login_wait``); every form that judges one starts with it."""
+    wait = login_wait(email)
+    if wait:
+        abort(429, retry_after=wait)
+
+
 def login_failed(email: str) -> None:
     """Count a wrong password against the account, from this client and from all clients."""
     limits = runtime_limits()

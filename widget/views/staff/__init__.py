@@ -219,9 +219,7 @@ def login() -> Any:
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        wait = limits.login_wait(form.email.data)
-        if wait:
-            abort(429, retry_after=wait)
+        limits.wait_out_login(form.email.data)
         staff = authenticate(db.session, form.email.data, form.password.data, clock.utcnow())
         if staff is not None:
             return two_factor.after_password(staff)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, g, render_template
+from flask import g, render_template
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo
 
@@ -35,9 +35,7 @@ def password() -> Any:
     form = PasswordForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
-        wait = limits.login_wait(g.staff.email)
-        if wait:
-            abort(429, retry_after=wait)
+        limits.wait_out_login(g.staff.email)
         try:
             change_password(db.session, g.staff, form.current.data, form.new.data)
         except WrongPassword as problem:

@@ -103,6 +103,17 @@ def judging_a_code(staff: Staff, change: Callable[[], T]) -> T:
     return result
 
 
+def changed_with_code(change: Callable[[], T], code_field: str) -> tuple[T | None, dict[str, str]]:
+    """A change of the second factor (enrol, disable, reset) as each of their forms makes it:
+    within the sign-in limit, its code judged within the code limit (``judging_a_code``).
+    Returns the change's result and no errors, or None and the field error (``refused``)."""
+    limits.wait_out_login(g.staff.email)
+    try:
+        return judging_a_code(g.staff, change), {}
+    except (WrongPassword, two_factor.SecondFactorError) as problem:
+        return None, refused(problem, code_field)
+
+
 def refused(problem: Exception, code_field: str) -> dict[str, str]:
     """The field error for a refused change of the second factor (``code_field``: where the
     page asks for the current code). A wrong password or code is a guess: it spends the
@@ -133,9 +144,7 @@ def login_code() -> Any:
     form = CodeForm()
     error = None
     if form.validate_on_submit():
-        wait = limits.login_wait(staff.email)
-        if wait:
-            abort(429, retry_after=wait)
+        limits.wait_out_login(staff.email)
         attempt = code_attempt(staff)
         how = two_factor.check_second_factor(db.session, settings, staff, form.code.data, now)
         if how is not None:
@@ -184,27 +193,21 @@ def two_factor_enrol() -> Any:
     form = EnrolForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
-        wait = limits.login_wait(g.staff.email)
-        if wait:
-            abort(429, retry_after=wait)
-        try:
-            codes = judging_a_code(
+        codes, errors = changed_with_code(
+            lambda: two_factor.enrol(
+                db.session,
+                settings,
                 g.staff,
-                lambda: two_factor.enrol(
-                    db.session,
-                    settings,
-                    g.staff,
-                    secret=secret,
-                    code=form.code.data,
-                    password=form.password.data,
-                    current=form.current.data,
-                    enrol_code=form.enrol_code.data,
-                    now=now,
-                ),
-            )
-        except (WrongPassword, two_factor.SecondFactorError) as problem:
-            errors = refused(problem, "current")
-        else:
+                secret=secret,
+                code=form.code.data,
+                password=form.password.data,
+                current=form.current.data,
+                enrol_code=form.enrol_code.data,
+                now=now,
+            ),
+            "current",
+        )
+        if not errors:
             sign_in_browser(g.staff)
             return render_template("staff/recovery_codes.html", codes=codes)
     uri = two_factor.enrolment_uri(secret, g.staff.email)
@@ -228,24 +231,18 @@ def two_factor_disable() -> tuple[str, int]:
     form = DisableForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
-        wait = limits.login_wait(g.staff.email)
-        if wait:
-            abort(429, retry_after=wait)
-        try:
-            judging_a_code(
+        _none, errors = changed_with_code(
+            lambda: two_factor.disable(
+                db.session,
+                settings,
                 g.staff,
-                lambda: two_factor.disable(
-                    db.session,
-                    settings,
-                    g.staff,
-                    password=form.password.data,
-                    code=form.code.data,
-                    now=now,
-                ),
-            )
-        except (WrongPassword, two_factor.SecondFactorError) as problem:
-            errors = refused(problem, "code")
-        else:
+                password=form.password.data,
+                code=form.code.data,
+                now=now,
+            ),
+            "code",
+        )
+        if not errors:
             sign_in_browser(g.staff)
             return render_template(
                 "staff/message.html",
@@ -282,25 +279,19 @@ def two_factor_reset(account_id: int) -> tuple[str, int]:
     if "csrf_token" in form.errors:
         abort(400)
     if submitted:
-        wait = limits.login_wait(g.staff.email)
-        if wait:
-            abort(429, retry_after=wait)
-        try:
-            judging_a_code(
-                g.staff,
-                lambda: two_factor.reset_by_admin(
-                    db.session,
-                    widget_state().settings,
-                    account,
-                    admin=g.staff,
-                    password=form.password.data,
-                    code=form.code.data or "",
-                    now=clock.utcnow(),
-                ),
-            )
-        except (WrongPassword, two_factor.SecondFactorError) as problem:
-            errors = refused(problem, "code")
-        else:
+        _none, errors = changed_with_code(
+            lambda: two_factor.reset_by_admin(
+                db.session,
+                widget_state().settings,
+                account,
+                admin=g.staff,
+                password=form.password.data,
+                code=form.code.data or "",
+                now=clock.utcnow(),
+            ),
+            "code",
+        )
+        if not errors:
             return render_template(
                 "staff/message.html",
                 title="Two-factor sign-in reset",
