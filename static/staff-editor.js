@@ -115,6 +115,13 @@
   /* The preview: the form, unsaved, drawn by the server as the widget page; nothing is stored. */
   var frame = document.getElementById("preview-frame");
   var holder = frame.parentNode;
+  /* Without JavaScript the frame shows the saved page (its src); here the preview replaces it
+     at once, so it gets a fresh frame with no src: setting srcdoc on a frame still loading
+     its src raced that load (the frame changed documents twice). */
+  var fresh = frame.cloneNode(false);
+  fresh.removeAttribute("src");
+  holder.replaceChild(fresh, frame);
+  frame = fresh;
   var status = document.getElementById("preview-status");
   var controls = document.querySelector(".preview-controls");
   var language = document.getElementById("preview-lang");

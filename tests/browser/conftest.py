@@ -2,6 +2,10 @@
 http://localhost:P and partner pages on http://127.0.0.1:Q: two different sites, as on the web.
 
 Set ``ACTION_WIDGET_SCREENSHOTS=folder`` to keep screenshots of what the browser showed.
+
+``wait_for_function`` takes a function, ``"() => …"``: a bare expression is run by ``eval``
+whenever it has to be asked again, which our pages' CSP refuses (``'unsafe-eval'`` is not in
+``script-src``), so such a wait fails exactly when the page is slow.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ def test_the_preview_follows_typing_and_tabs_say_what_is_missing(
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.goto(f"{admin_site.widget_url}/staff/campaigns/ua-109-23/edit")
     preview = page.frame_locator("#preview-frame")
-    page.wait_for_function("document.getElementById('preview-frame').srcdoc.length > 0")
+    page.locator("#preview-frame[srcdoc]").wait_for(state="attached")
     preview.get_by_role("heading", name="Stop deporting Afghan refugees").wait_for()
 
     page.locator("#title").fill("Free <Ayesha> now")

@@ -56,7 +56,7 @@ IN_VIEW = """window.framesInView = 0;
   window.IntersectionObserver.prototype = Native.prototype;
 })(window.IntersectionObserver);"""
 CLOCK_START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-ANSWERED = "window.ActionWidget && window.ActionWidget.frames.every(f => f.answered)"
+ANSWERED = "() => window.ActionWidget && window.ActionWidget.frames.every(f => f.answered)"
 
 
 def freeze_clock(page: Any) -> None:
@@ -74,7 +74,7 @@ def watch_the_frame_come_into_view(page: Any) -> None:
 def frame_in_view(page: Any) -> None:
     """Until the frame came into view and embed.js started its 15 s wait (on the page's clock,
     but only once Chromium has seen the frame in view, which a busy machine may delay)."""
-    page.wait_for_function("window.framesInView > 0")
+    page.wait_for_function("() => window.framesInView > 0")
 
 
 def open_partner_page(site: LiveSite, context: Any, viewport: int, path: str, **data: str) -> Any:
@@ -228,7 +228,7 @@ def test_a_refused_frame_becomes_a_link_and_tells_the_webmaster(
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     data = {"partner": "courier", "lang": lang, **({"title": title} if lang != "en" else {})}
     page.goto(live_site.partner_page(embed_tag(live_site.widget_url, **data), path=f"/r{lang}"))
-    page.wait_for_function("document.querySelector('iframe') !== null")
+    page.wait_for_function("() => document.querySelector('iframe') !== null")
     # a slow network gets 15 s from when the frame comes into view
     frame_in_view(page)
     page.clock.run_for(14_000)
@@ -258,7 +258,7 @@ def test_an_unreachable_widget_becomes_a_link(live_site: LiveSite, browser_conte
     watch_the_frame_come_into_view(page)
     page.route(f"{live_site.widget_url}/w/**", lambda route: route.abort("connectionrefused"))
     page.goto(live_site.partner_page(embed_tag(live_site.widget_url), path="/down"))
-    page.wait_for_function("document.querySelector('iframe') !== null")
+    page.wait_for_function("() => document.querySelector('iframe') !== null")
     frame_in_view(page)
     page.clock.run_for(15_500)
     page.get_by_role("link", name="Take action").wait_for()
@@ -279,7 +279,7 @@ def test_a_widget_that_answers_after_the_timeout_comes_back(
     page.route(f"{live_site.widget_url}/w/**", lambda route: held.append(route))
     tag = embed_tag(live_site.widget_url, lang=lang, title=title)
     page.goto(live_site.partner_page(tag, path=f"/slow-{lang}"), wait_until="domcontentloaded")
-    page.wait_for_function("document.querySelector('iframe') !== null")
+    page.wait_for_function("() => document.querySelector('iframe') !== null")
     while not held:
         page.wait_for_timeout(50)
     frame_in_view(page)
@@ -370,7 +370,9 @@ def test_the_embed_code_generator_offers_the_views(
     page.get_by_label("Width", exact=True).select_option("full")
     snippet = page.get_by_label("Paste this into the partner's page").input_value()
     assert 'data-theme="light" data-view="counter" data-width="full"></script>' in snippet
-    page.wait_for_function("document.getElementById('embed-preview').src.endsWith('view=counter')")
+    page.wait_for_function(
+        "() => document.getElementById('embed-preview').src.endsWith('view=counter')"
+    )
     page.frame_locator("#embed-preview").locator(".action-link a").wait_for()
     screenshot(page, "staff-embed-counter-1280")
     page.get_by_label("View", exact=True).select_option("full")

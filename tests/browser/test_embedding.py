@@ -82,7 +82,7 @@ def test_two_widgets_on_one_page_size_and_theme_independently(
         # reader's would
         page.locator("iframe").nth(n).scroll_into_view_if_needed()
         frames.nth(n).get_by_role("button", name="Sign").wait_for()
-        page.wait_for_function(f"{FRAME_HEIGHT.format(n=n)} > 1500")
+        page.wait_for_function(f"() => {FRAME_HEIGHT.format(n=n)} > 1500")
     light = frames.nth(0).locator("body").evaluate("b => getComputedStyle(b).backgroundColor")
     dark = frames.nth(1).locator("body").evaluate("b => getComputedStyle(b).backgroundColor")
     button = frames.nth(1).get_by_role("button", name="Sign")
@@ -103,7 +103,7 @@ def test_messages_from_a_foreign_origin_are_ignored(
     page = browser_context.new_page()
     page.goto(live_site.partner_origin + "/")
     page.frame_locator("iframe").get_by_role("button", name="Sign").wait_for()
-    page.wait_for_function(f"{FRAME_HEIGHT.format(n=0)} > 1500")
+    page.wait_for_function(f"() => {FRAME_HEIGHT.format(n=0)} > 1500")
     before = page.evaluate(FRAME_HEIGHT.format(n=0))
     # The partner page itself (another origin than the widget) forges a resize and a title.
     page.evaluate(
@@ -127,7 +127,7 @@ def test_a_restricted_campaign_cannot_be_framed_by_an_unlisted_site(
     # Chromium says so on the console once it has refused the frame: waited for, not slept on
     with page.expect_console_message(lambda m: "frame-ancestors" in m.text, timeout=15_000):
         page.goto(live_site.partner_origin + "/")
-    page.wait_for_function("document.querySelector('iframe') !== null")
+    page.wait_for_function("() => document.querySelector('iframe') !== null")
     widget_frames = [f for f in page.frames if f.url.startswith(live_site.widget_url)]
     assert all(f.locator("h1").count() == 0 for f in widget_frames)
 
@@ -145,7 +145,7 @@ def test_no_scrollbars_inside_the_iframe(
     page.set_viewport_size({"width": width, "height": 800})
     page.goto(live_site.partner_origin + "/")
     page.frame_locator("iframe").get_by_role("button", name="Sign").wait_for()
-    page.wait_for_function(f"{FRAME_HEIGHT.format(n=0)} > 1000")
+    page.wait_for_function(f"() => {FRAME_HEIGHT.format(n=0)} > 1000")
     inner = next(f for f in page.frames if f.url.startswith(live_site.widget_url))
     inner.wait_for_function(
         "() => document.documentElement.scrollHeight <= window.innerHeight + 1"
@@ -161,7 +161,7 @@ def test_screenshots_of_the_partner_page(
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(live_site.partner_page(embed_tag(live_site.widget_url, theme=theme), path="/t"))
     page.frame_locator("iframe").get_by_role("button", name="Sign").wait_for()
-    page.wait_for_function(f"{FRAME_HEIGHT.format(n=0)} > 1000")
+    page.wait_for_function(f"() => {FRAME_HEIGHT.format(n=0)} > 1000")
     background = (
         page.frame_locator("iframe")
         .locator("body")

@@ -20,7 +20,7 @@ def test_sign_inside_the_iframe_on_another_site_and_confirm_from_the_mail(
     widget = page.frame_locator("iframe")
     widget.get_by_role("heading", name="Stop deporting Afghan refugees").wait_for()
     # The iframe grows to its content (nothing inside needs scrolling) and takes its title.
-    page.wait_for_function("document.querySelector('iframe').offsetHeight > 1500")
+    page.wait_for_function("() => document.querySelector('iframe').offsetHeight > 1500")
     assert page.locator("iframe").get_attribute("title") == "Stop deporting Afghan refugees"
     screenshot(page, "partner-1280")
 
@@ -34,9 +34,9 @@ def test_sign_inside_the_iframe_on_another_site_and_confirm_from_the_mail(
     result = widget.get_by_role("heading", name="Check your email")
     result.wait_for()
     # The iframe shrinks to the short result page and the page scrolls to show it.
-    page.wait_for_function("document.querySelector('iframe').offsetHeight < 600")
+    page.wait_for_function("() => document.querySelector('iframe').offsetHeight < 600")
     page.wait_for_function(
-        "Math.abs(document.querySelector('iframe').getBoundingClientRect().top) < 200"
+        "() => Math.abs(document.querySelector('iframe').getBoundingClientRect().top) < 200"
     )
     screenshot(page, "partner-after-sign")
 
@@ -69,7 +69,7 @@ def test_errors_show_next_to_fields_and_keep_what_was_typed(
     page.get_by_role("button", name="Sign").click()
     page.locator("#error-summary").wait_for()
     # the page's script moves focus there once it has run (it may run after the element shows)
-    page.wait_for_function("document.activeElement?.id === 'error-summary'")
+    page.wait_for_function("() => document.activeElement?.id === 'error-summary'")
     assert page.locator("#email-error").inner_text() == (
         "⚠ Please enter a valid email address, like name@example.org."
     ) or page.locator("#email-error").inner_text() == (

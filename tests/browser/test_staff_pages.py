@@ -88,7 +88,7 @@ def test_the_embed_code_generator_follows_the_choices(
     preview = page.frame_locator("#embed-preview")
     preview.get_by_role("button").last.wait_for()
     page.wait_for_function(
-        "document.getElementById('embed-preview').src.includes('theme=dark+%23d4351c')"
+        "() => document.getElementById('embed-preview').src.includes('theme=dark+%23d4351c')"
     )
     screenshot(page, "staff-embed-generator")
 
@@ -99,9 +99,8 @@ def test_the_campaign_editor_shows_the_form_and_a_preview(
     page = sign_in(staffed_site, browser_context)
     page.goto(f"{staffed_site.widget_url}/staff/campaigns/ua-109-23/edit")
     assert page.locator("#title").input_value() == "Stop deporting Afghan refugees"
-    # The frame loads the saved page, then the editor's first preview replaces it: look once
-    # the preview is in (looking while the frame changes documents lost it once, under load).
-    page.wait_for_function("document.getElementById('preview-frame').srcdoc.length > 0")
+    # the editor's first preview, in a frame of its own (no longer the saved page first)
+    page.locator("#preview-frame[srcdoc]").wait_for(state="attached")
     page.frame_locator("#preview-frame").get_by_role(
         "heading", name="Stop deporting Afghan refugees"
     ).wait_for()
