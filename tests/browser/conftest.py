@@ -97,6 +97,23 @@ def live_env() -> dict[str, str]:
     return {}
 
 
+def closed_before_sent(app: Any) -> Any:
+    """The app with every response read whole and closed before werkzeug's dev server sends
+    it. The server closes a response only after draining the socket, and a browser that drops
+    the connection (a page left while its script was loading) makes that drain raise first: the
+    static file stays open, and its ResourceWarning fails whichever test is running then."""
+
+    def serve(environ: Any, start_response: Any) -> list[bytes]:
+        response = app(environ, start_response)
+        try:
+            return [b"".join(response)]
+        finally:
+            if hasattr(response, "close"):
+                response.close()
+
+    return serve
+
+
 @pytest.fixture
 def live_site(
     sqlite_template: Path,
@@ -117,7 +134,7 @@ def live_site(
     with app.app_context():
         load_campaign_file(db.session, DEMO, utcnow())
         db.session.close()
-    server = make_server("localhost", widget_port, app, threaded=True)
+    server = make_server("localhost", widget_port, closed_before_sent(app), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     site = LiveSite(app, f"http://localhost:{widget_port}", f"http://127.0.0.1:{partner_port}")
     site.partner_page(embed_tag(site.widget_url, partner="courier"))
