@@ -17,8 +17,9 @@ from widget import public_facts
 from widget.campaigns import load_campaign_file
 from widget.clock import utcnow
 from widget.extensions import db
-from widget.models import Campaign, Signature
+from widget.models import Campaign, OutboxMessage, Signature
 from widget.page_cache import PageCache, key_of, page_cache
+from widget.signing import confirm_signature
 
 from .conftest import DEMO, Supporter, form_token
 from .partners_helpers import INACTIVE, PARTNER, add_partners
@@ -183,8 +184,6 @@ def test_a_confirmation_shows_in_the_count_at_once(
     assert supporter.sign().status_code == 200
     signature = session.scalar(select(Signature))
     assert signature is not None
-    from widget.signing import confirm_signature
-
     confirm_signature(session, signature.id, now=utcnow())
     assert 'data-count="1"' in supporter.open_widget()
 
@@ -225,3 +224,143 @@ def test_an_input_without_a_key_by_value_is_refused() -> None:
     with pytest.raises(TypeError):
         cache.page("widget/page.html", {"thing": object()}, {}, lambda context: "")
     assert key_of({"a": [1, {"b": 2}]}) == key_of({"a": [1, {"b": 2}]})
+
+
+def check_email(supporter: Supporter, query: dict[str, str] | None = None, **fields: object) -> str:
+    response = supporter.client.post(
+        "/w/ua-109-23",
+        query_string=query or {},
+        data=supporter.form(**fields),
+        headers=SAME_ORIGIN,
+    )
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'id="result-title"' in page  # the check-email page, in any language
+    return page
+
+
+def own_parts_out(page: str) -> str:
+    """A check-email page without what is its own: the token, receipt, nonce, address, typed
+    values and source."""
+    page = re.sub(r'<input type="hidden" name="source" value="[^"]*">\n', "", page)
+    page = re.sub(r'value="[^"]*"', 'value="…"', page)
+    page = re.sub(r'data-receipt="[^"]*"', "RECEIPT", page)
+    page = re.sub(r'<strong class="typed-address" dir="ltr">[^<]*', "ADDRESS", page)
+    return NONCE.sub("NONCE", page)
+
+
+def test_the_check_email_page_is_reused_with_each_supporters_own_values(
+    app: Flask, supporter: Supporter
+) -> None:
+    first = check_email(supporter, name="Alpha Signer", email="alpha-signer@example.org")
+    kept = len(page_cache(app))
+    second = check_email(
+        supporter,
+        name='Bravo <b>"Signer"</b>',
+        email="bravo-signer@example.org",
+        source='https://news.example/bravo&"x"?query=dropped',
+    )
+    assert len(page_cache(app)) == kept
+    for page, mine, theirs in ((first, "alpha", "bravo"), (second, "bravo", "alpha")):
+        assert f'<strong class="typed-address" dir="ltr">{mine}-signer@example.org</strong>' in page
+        assert theirs not in page.lower()
+    assert own_parts_out(first) == own_parts_out(second)
+    # the typed values go back escaped, once per form; the source only where it was sent
+    assert second.count('name="name" value="Bravo &lt;b&gt;&#34;Signer&#34;&lt;/b&gt;"') == 2
+    assert second.count('name="source" value="https://news.example/bravo&amp;&#34;x&#34;"') == 2
+    assert 'name="source"' not in first
+    tokens = [re.findall(r'name="csrf_token" value="([^"]+)"', page) for page in (first, second)]
+    receipts = [re.findall(r'name="receipt" value="([^"]+)"', page) for page in (first, second)]
+    assert all(len(set(found)) == 1 for found in tokens + receipts)
+    assert tokens[0] != tokens[1] and receipts[0] != receipts[1]
+
+
+def test_a_reused_check_email_page_is_the_page_rendered_afresh(
+    app: Flask, supporter: Supporter
+) -> None:
+    add_partners(app)
+    query = {"lang": "ur", "theme": "dark #d4351c", "partner": PARTNER, "ref": "whatsapp"}
+    check_email(supporter, query, email="warm@example.org")
+    reused = check_email(supporter, query, email="reused@example.org")
+    page_cache(app).clear()
+    fresh = check_email(supporter, query, email="fresh@example.org")
+    assert own_parts_out(reused) == own_parts_out(fresh)
+    assert '<html lang="ur" dir="rtl"' in reused
+    for action in ("/w/ua-109-23?", "/w/ua-109-23/correct?", 'href="/w/ua-109-23?'):
+        assert action in reused
+    assert reused.count(f"partner={PARTNER}") >= 3 and reused.count("ref=whatsapp") >= 3
+
+
+def test_the_share_links_of_a_reused_check_email_page_lead_to_each_supporters_page(
+    app: Flask, supporter: Supporter
+) -> None:
+    add_partners(app)
+    pages = [
+        check_email(
+            supporter,
+            {"partner": PARTNER},
+            email=f"share{n}@example.org",
+            source=f"https://news.example/article-{n}",
+        )
+        for n in range(2)
+    ]
+    for n, page in enumerate(pages):
+        assert f"article-{n}" in page and f"article-{1 - n}" not in page
+
+
+def test_a_reused_check_email_page_keeps_its_language_and_its_notice(
+    supporter: Supporter,
+) -> None:
+    again = "If this address is waiting for its confirmation, we have sent the link again."
+    for _round in range(2):
+        assert '<html lang="ur" dir="rtl"' in check_email(supporter, {"lang": "ur"})
+        assert again not in check_email(supporter, {"lang": "en"})
+        assert again in check_email(supporter, {"lang": "en"}, again="y")
+        assert '<html lang="en" dir="ltr"' in check_email(supporter)
+
+
+def test_a_plain_text_page_takes_its_slots_as_they_are() -> None:
+    cache = PageCache()
+    for escaped, expected in ((True, "<p>a &lt;b&gt; &amp; c</p>"), (False, "<p>a <b> & c</p>")):
+        template = f"t-{escaped}"
+        for _round in range(2):
+            page = cache.page(
+                template,
+                {},
+                {"value": "a <b> & c"},
+                lambda context: f"<p>{context['value']}</p>",
+                escaped=escaped,
+            )
+            assert page == expected
+
+
+MAIL_LINK = re.compile(r"https?://\S+/(?:v|m)/[^\s<\"]+")
+
+
+def mails(session: Session) -> list[OutboxMessage]:
+    return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def test_each_mail_of_a_reused_rendering_has_its_own_links(
+    app: Flask, supporter: Supporter, session: Session
+) -> None:
+    supporter.sign(email="one@example.org")
+    supporter.sign(email="two@example.org")
+    page_cache(app).clear()
+    supporter.sign(email="three@example.org")
+    # a repeat: the "already signed" mail, with the manage link only
+    signature = session.scalar(select(Signature).where(Signature.email == "one@example.org"))
+    assert signature is not None
+    confirm_signature(session, signature.id, now=utcnow())
+    supporter.sign(email="one@example.org")
+    one, two, three, again = mails(session)
+    links = [set(MAIL_LINK.findall(mail.text_body)) for mail in (one, two, three, again)]
+    assert all(len(found) == 2 for found in links[:3]) and len(links[3]) == 1
+    assert len(set.union(*links[:3])) == 6
+    for mail, found in zip((one, two, three, again), links, strict=True):
+        assert all(link in mail.html_body for link in found)
+    for part in ("text_body", "html_body"):
+        reused, fresh = (
+            re.sub(r"/(v|m)/[^\s<\"]+", "/LINK", getattr(mail, part)) for mail in (two, three)
+        )
+        assert reused == fresh

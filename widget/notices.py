@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from flask import render_template
+from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from .models import Signature
 from .outbox import Mail
+from .page_cache import page_cache
 from .tokens import TokenService, link_payload
 
 #: builds an absolute URL from an endpoint and its arguments
@@ -80,20 +81,27 @@ class MailNotices:
     def _mail(
         self, signature: Signature, template: str, subject: Callable[[], str], **links: str
     ) -> Mail:
-        context = {
-            "signature": signature,
+        """Rendered once per campaign, language and kind of mail in each process
+        (``widget.page_cache``); the signature's own links are its slots."""
+        inputs = {
+            "language": signature.language,
             "campaign": signature.campaign,
             "widget_url": self.link("widget.page", slug=signature.campaign.slug),
             "privacy_url": self.link("manage.notice", lang=signature.language),
             "link_days": self.tokens.verify_tokens.max_age.days,
-            **links,
         }
+        pages = page_cache(current_app)
+        text, html = f"email/{template}.txt", f"email/{template}.html"
         with force_locale(signature.language):
             return Mail(
                 recipient=signature.email,
                 subject=subject(),
-                text=render_template(f"email/{template}.txt", **context),
-                html=render_template(f"email/{template}.html", **context),
+                text=pages.page(text, inputs, links, _rendering(text), escaped=False),
+                html=pages.page(html, inputs, links, _rendering(html)),
                 kind=template,
                 signature_id=signature.id,
             )
+
+
+def _rendering(template: str) -> Callable[[dict[str, object]], str]:
+    return lambda context: render_template(template, **context)

@@ -88,11 +88,13 @@ class Cut:
 
     pieces: tuple[str, ...]
     slots: tuple[str, ...]
+    #: whether the template escapes what it puts in (HTML, not a mail's plain text)
+    escaped: bool = True
 
     def fill(self, values: Mapping[str, str | None]) -> str:
         out = [self.pieces[0]]
         for name, piece in zip(self.slots, self.pieces[1:], strict=True):
-            out.append(str(escape(values[name])))
+            out.append(str(escape(values[name])) if self.escaped else str(values[name]))
             out.append(piece)
         return "".join(out)
 
@@ -120,17 +122,20 @@ class PageCache:
         inputs: Mapping[str, object],
         slots: Mapping[str, str | None],
         render: Render,
+        *,
+        escaped: bool = True,
     ) -> str:
         """``template`` rendered from ``inputs`` and ``slots``; ``render(context)`` is called
         on a miss only. A slot that is None is passed as None (the template may leave its
-        element out), so whether each slot is empty is part of the key."""
+        element out), so whether each slot is empty is part of the key. ``escaped=False`` for
+        a template Jinja does not escape (plain text): its slots go in as they are."""
         key = (template, key_of(inputs), tuple((n, v is None) for n, v in slots.items()))
         cut = self._entries.get(key)
         if cut is None:
             context = dict(inputs)
             for name, value in slots.items():
                 context[name] = None if value is None else f"{self._mark}{name}x"
-            cut = self._cut(render(context))
+            cut = self._cut(render(context), escaped)
             self._entries[key] = cut
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
@@ -138,9 +143,9 @@ class PageCache:
             self._entries.move_to_end(key)
         return cut.fill(slots)
 
-    def _cut(self, html: str) -> Cut:
+    def _cut(self, html: str, escaped: bool) -> Cut:
         parts = self._placeholder.split(html)
-        return Cut(tuple(parts[0::2]), tuple(parts[1::2]))
+        return Cut(tuple(parts[0::2]), tuple(parts[1::2]), escaped)
 
 
 def page_cache(app: Flask) -> PageCache:

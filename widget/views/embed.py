@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from flask import (
@@ -239,11 +241,18 @@ def render_fresh_page(context: dict[str, object]) -> str:
     assert isinstance(campaign, Campaign)
     form = make_sign_form(campaign, widget_state().form_tokens, g.widget_locale, formdata=None)
     form.csrf_token.current_token = context.pop("form_token")
-    # base.html reads the style nonce from g, where the CSP header takes it from too
-    request_nonce, g.style_nonce = g.style_nonce, context.pop("style_nonce")
     letters = take_action(campaign, g.widget_locale, str(context["letter"]), "", None)
-    try:
+    with style_nonce_slot(context):
         return render_template("widget/page.html", form=form, take_action=letters, **context)
+
+
+@contextmanager
+def style_nonce_slot(context: dict[str, object]) -> Iterator[None]:
+    """While a reused page is rendered, its style nonce is the slot's: base.html reads the
+    nonce from g, where the CSP header takes it from too."""
+    request_nonce, g.style_nonce = g.style_nonce, context.pop("style_nonce")
+    try:
+        yield
     finally:
         g.style_nonce = request_nonce
 
@@ -309,16 +318,23 @@ def sign(slug: str) -> tuple[str, int]:
 
 def check_email_page(campaign: Campaign, form: object, receipt: str) -> tuple[str, int]:
     """The one answer to every accepted submission: new, repeated, or a bot's; "send the link
-    again" is a submission too, so it answers alike."""
+    again" is a submission too, so it answers alike. Rendered once per distinct input in each
+    process (``widget.page_cache``), like the widget page."""
     allow_framing(campaign)
-    return render_message(
-        "widget/check_email.html",
-        campaign=campaign,
-        query=widget_query(),
-        theme=parse_theme(request.args.get("theme")),
-        again=request.form.get("again") == "y",
-        **journey.check_email_context(campaign, form, receipt, posted_source()),
+    inputs, slots = journey.check_email_parts(
+        campaign, form, receipt, posted_source(), widget_query()
     )
+    inputs["theme"] = parse_theme(request.args.get("theme"))
+    inputs["again"] = request.form.get("again") == "y"
+    slots["style_nonce"] = g.style_nonce
+    cache = page_cache(current_app)
+    return cache.page("widget/check_email.html", inputs, slots, render_check_email), 200
+
+
+def render_check_email(context: dict[str, object]) -> str:
+    share = journey.share_of(context)
+    with style_nonce_slot(context):
+        return render_template("widget/check_email.html", share=share, **context)
 
 
 @bp.get("/v/<token>")

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, g
+from flask import current_app, g, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from .. import receipts, sharing, widget_state
 from ..clock import utcnow
@@ -59,6 +60,18 @@ def typed_values(form: Any) -> list[tuple[str, str]]:
     return pairs
 
 
+HIDDEN = Markup('<input type="hidden" name="{}" value="{}">\n')
+
+
+def typed_fields(form: Any, receipt: str, source: str | None) -> Markup:
+    """The hidden fields that "send the link again" and "correct it" post back: the page's
+    receipt, what was typed, the embedding page (each value escaped)."""
+    pairs = [("receipt", receipt), *typed_values(form)]
+    if source:
+        pairs.append(("source", source))
+    return Markup("").join(HIDDEN.format(name, value) for name, value in pairs)
+
+
 def share_context(campaign: Campaign, source_url: str | None) -> dict[str, Any]:
     """The share step's links, to the partner's page where it is the recorded, allowed source
     (``back_url``), else to the widget's page."""
@@ -80,20 +93,46 @@ def link_days() -> int:
     return widget_state().verify_tokens.max_age.days
 
 
-def check_email_context(
-    campaign: Campaign, form: Any, receipt: str, source: str | None
-) -> dict[str, Any]:
+def check_email_parts(
+    campaign: Campaign, form: Any, receipt: str, source: str | None, query: dict[str, str]
+) -> tuple[dict[str, object], dict[str, str | None]]:
+    """The check-email page's inputs (the key of its reused renderings, ``widget.page_cache``)
+    and its slots: everything of this submission (the address, what was typed, the receipt,
+    a fresh token, the share links, which may lead to the partner's page) and of the request's
+    query (the forms' actions)."""
     counts = public_facts(current_app).counts(db.session, campaign)
-    return {
-        "email": form.email.data,
-        "typed": typed_values(form),
-        "fresh_token": form.csrf_token.current_token,
-        "source": source,
-        "receipt": receipt,
+    share = share_context(campaign, source)
+    inputs = {
+        "locale": g.widget_locale,
+        "campaign": campaign,
         "link_days": link_days(),
         "lifetime_seconds": int(widget_state().verify_tokens.max_age.total_seconds()),
         # as the widget page shows it: kept for a second in this process (``public_facts``)
         "tally": counts.tally,
         "offline": counts.offline,
-        **share_context(campaign, source),
+        "share_title": share["share_title"],
     }
+    slots: dict[str, str | None] = {
+        "email": form.email.data,
+        "typed_fields": typed_fields(form, receipt, source),
+        "fresh_token": form.csrf_token.current_token,
+        "receipt": receipt,
+        "sign_action": url_for("widget.sign", slug=campaign.slug, **query),
+        "correct_action": url_for("progress.correct", slug=campaign.slug, **query),
+        "page_link": url_for("widget.page", slug=campaign.slug, **query),
+        **share_slots(share["share"]),
+    }
+    return inputs, slots
+
+
+def share_slots(share: sharing.ShareLinks) -> dict[str, str | None]:
+    """The share links as slots of a reused page (``share_of`` makes them links again)."""
+    hrefs = {**share.links, "copy": share.copy, "share": share.share}
+    return {f"share_{channel}": hrefs[channel] for channel in sharing.CHANNELS}
+
+
+def share_of(context: dict[str, object]) -> sharing.ShareLinks:
+    """``share_slots`` taken out of a page's context, as the template reads them."""
+    hrefs = {channel: str(context.pop(f"share_{channel}")) for channel in sharing.CHANNELS}
+    copy, web_share = hrefs.pop("copy"), hrefs.pop("share")
+    return sharing.ShareLinks(links=hrefs, copy=copy, share=web_share)
