@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     ColumnElement,
     DateTime,
+    Executable,
     Integer,
     String,
     Text,
@@ -71,14 +72,13 @@ def switched_on() -> ColumnElement[bool]:
     return or_(Webhook.partner_id.is_(None), Webhook.partner_id.in_(active))
 
 
-def audience(signature: Signature) -> ColumnElement[bool]:
-    """The endpoints that may hear of this supporter. A sealed signature reaches no partner's
-    endpoint (``widget.sealed_partners``): neither its verification nor, since the partner
-    never heard of it, its withdrawal."""
-    organisation = Webhook.partner_id.is_(None)
+def audience(signature: Signature) -> int | None:
+    """The partner whose endpoints may hear of this supporter beside the organisation's, if
+    any. A sealed signature reaches no partner's endpoint (``widget.sealed_partners``):
+    neither its verification nor, since the partner never heard of it, its withdrawal."""
     if signature.partner_id is not None and signature.partner_opt_in and not signature.sealed:
-        return or_(organisation, Webhook.partner_id == signature.partner_id)
-    return organisation
+        return signature.partner_id
+    return None
 
 
 def queue_verified(session: Session, signature: Signature, now: datetime, *, opt_in: bool) -> None:
@@ -101,7 +101,7 @@ def queue_verified(session: Session, signature: Signature, now: datetime, *, opt
         "partner_opt_in": True,
         "partner_consent_version": signature.partner_consent_version,
     }
-    _queue(session, VERIFIED, audience(signature), organisation, partner, signature.id, now)
+    _queue(session, VERIFIED, organisation, partner, signature.id, now, audience(signature))
 
 
 def queue_withdrawn(
@@ -121,7 +121,7 @@ def queue_withdrawn(
         "reason": reason,
     }
     # no signature_id: it carries nothing personal, and must outlive the signature's data
-    _queue(session, WITHDRAWN, audience(signature), data, data, None, now)
+    _queue(session, WITHDRAWN, data, data, None, now, audience(signature))
 
 
 def forget_undelivered(session: Session, signature_id: int) -> None:
@@ -187,7 +187,7 @@ def announce_closed(session: Session, campaign: Campaign, now: datetime) -> bool
         **count_fields(session, campaign),
         "closed_at": iso(campaign.closes_at),
     }
-    _queue(session, CLOSED, true(), data, data, None, now)
+    _queue(session, CLOSED, data, data, None, now, EVERYONE)
     return True
 
 
@@ -199,23 +199,44 @@ def announce_deadlines(session: Session, now: datetime) -> int:
     return announced
 
 
+#: ``_queue``'s audience for an event every endpoint may hear of (a campaign's closing)
+EVERYONE = "everyone"
+_QUEUES: dict[tuple[str, int | str | None], Executable] = {}
+
+
 def _queue(
     session: Session,
     event_type: str,
-    endpoints: ColumnElement[bool],
     organisation: dict[str, Any],
     partner: dict[str, Any],
     signature_id: int | None,
     now: datetime,
+    heard_by: int | str | None,
 ) -> None:
-    endpoints_wanting = select(*_VALUES).where(wants(event_type), endpoints, switched_on())
+    """The event for every endpoint that wants its type among those that may hear of it:
+    the organisation's and partner ``heard_by``'s (an id), the organisation's only (None), or
+    all (``EVERYONE``)."""
     session.execute(
-        insert(WebhookEvent.__table__).from_select(_COLUMNS, endpoints_wanting),
+        _queue_statement(event_type, heard_by),
         {
             "type": event_type,
             "org_data": organisation,
             "partner_data": partner,
             "signature_id": signature_id,
             "now": now,
+            "partner_id": heard_by if isinstance(heard_by, int) else None,
         },
     )
+
+
+def _queue_statement(event_type: str, heard_by: int | str | None) -> Executable:
+    """Built once per event type and kind of audience (building it was a twentieth of a
+    confirmation); the partner's id is a parameter."""
+    kind = "partner" if isinstance(heard_by, int) else heard_by
+    if (event_type, kind) not in _QUEUES:
+        organisation = Webhook.partner_id.is_(None)
+        partners = Webhook.partner_id == bindparam("partner_id", type_=Integer())
+        endpoints = {None: organisation, "partner": or_(organisation, partners), EVERYONE: true()}
+        wanting = select(*_VALUES).where(wants(event_type), endpoints[kind], switched_on())
+        _QUEUES[event_type, kind] = insert(WebhookEvent.__table__).from_select(_COLUMNS, wanting)
+    return _QUEUES[event_type, kind]
