@@ -36,10 +36,20 @@ MAX_ENTRIES = 128
 Render = Callable[[dict[str, object]], str]
 
 
+#: the types whose values are their own keys, looked up before any ``isinstance``: a page's
+#: key is made on every request
+PLAIN = frozenset({type(None), str, int, float, bool, date, datetime})
+
+
 def key_of(value: Any) -> Any:
     """A hashable, value-based key for ``value``: mappings, sequences and dataclasses by their
     contents, ORM objects by their columns, plain values as they are."""
-    if value is None or isinstance(value, str | int | float | bool | date | datetime):
+    kind = type(value)
+    if kind in PLAIN:
+        return value
+    if kind is dict:
+        return (dict, *((k, key_of(v)) for k, v in value.items()))
+    if isinstance(value, str | int | float | bool | date | datetime):
         return value
     if isinstance(value, Mapping):
         # in its order: the same builder gives the same order (another order is one more entry)

@@ -60,7 +60,7 @@ def typed_values(form: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-HIDDEN = Markup('<input type="hidden" name="{}" value="{}">\n')
+HIDDEN = Markup('<input type="hidden" name="{}" value="{}">')
 
 
 def typed_fields(form: Any, receipt: str, source: str | None) -> Markup:
@@ -69,7 +69,7 @@ def typed_fields(form: Any, receipt: str, source: str | None) -> Markup:
     pairs = [("receipt", receipt), *typed_values(form)]
     if source:
         pairs.append(("source", source))
-    return Markup("").join(HIDDEN.format(name, value) for name, value in pairs)
+    return Markup("\n").join(HIDDEN.format(name, value) for name, value in pairs)
 
 
 def share_context(campaign: Campaign, source_url: str | None) -> dict[str, Any]:
