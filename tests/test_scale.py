@@ -503,3 +503,16 @@ def test_nginx_caches_the_count_and_passes_the_real_client_address(
         hashes = connection.scalars(text("SELECT ip_hash FROM signature ORDER BY id")).all()
     engine.dispose()
     assert hashes == [ip_hash(SECRET, "127.0.0.1")] * 3
+
+
+def test_a_worker_takes_what_it_loaded_out_of_the_collectors_passes() -> None:
+    import gc
+    import runpy
+
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    before = gc.get_freeze_count()
+    try:
+        config["post_worker_init"](object())
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
