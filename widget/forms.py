@@ -52,6 +52,12 @@ def country_names(locale: str) -> tuple[tuple[str, str], ...]:
     )
 
 
+@cache
+def country_codes(locale: str) -> frozenset[str]:
+    """The codes ``country_names(locale)`` offers, to check a choice against at once."""
+    return frozenset(code for code, _name in country_names(locale))
+
+
 #: the Persian alphabet's order with Urdu's extra letters after their base letters (and Arabic
 #: kaf, yeh, heh as the Persian ones, Pashto's letters as their base letters): in code point
 #: order پ چ ژ گ would come after ي
@@ -133,10 +139,13 @@ class CheckboxesField(SelectMultipleField):
 
 
 class CountryField(SelectField):
+    #: the codes of ``choices``, as a set (``make_sign_form`` sets both)
+    codes: frozenset[str] = frozenset()
+
     def pre_validate(self, form: FlaskForm) -> None:
         if not self.data:
             raise StopValidation(_l("Please choose your country."))
-        if self.data not in {code for code, _name in self.choices}:  # type: ignore[union-attr]
+        if self.data not in self.codes:
             raise StopValidation(_l("Please choose your country from the list."))
 
 
@@ -232,4 +241,5 @@ def make_sign_form(
     form.blocked_domains = blocked_domains
     form.actions.choices = [(a, ACTION_LABELS[a]) for a in campaign.actions]
     form.country.choices = list(country_names(locale))
+    form.country.codes = country_codes(locale)
     return form
