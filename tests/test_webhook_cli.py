@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook as Verifier
 
 from widget.clock import utcnow
 from widget.extensions import db
-from widget.models import Audit, Webhook
+from widget.models import Audit, OutboxMessage, Webhook
 from widget.partners import save_partner
 from widget.relay import SmtpTransport
 from widget.sender import run as run_mail
@@ -23,7 +23,7 @@ from widget.signing import confirm_signature
 from widget.webhook_delivery import Dispatcher, HttpTransport
 from widget.webhooks import add_webhook
 
-from .conftest import SmtpServer, Supporter
+from .conftest import SmtpServer, Supporter, make_app
 from .webhook_receiver import Receiver, serve_receiver
 
 
@@ -189,3 +189,27 @@ def wait_for(condition, seconds: float = 20.0) -> None:  # type: ignore[no-untyp
             return
         done.wait(0.02)
     raise AssertionError("the condition was not met in time")
+
+
+def test_outbox_work_delivers_webhooks_while_mail_stays_in_the_outbox(
+    database_url: str,
+    tmp_path,
+    receiver: Receiver,  # type: ignore[no-untyped-def]
+) -> None:
+    kept = make_app(database_url, tmp_path, WIDGET_WEBHOOK_ALLOW_PRIVATE="1")
+    try:
+        with db.sessionmaker(kept)() as session:
+            _webhook, secret = add_webhook(session, receiver.url, actor="test", now=utcnow())
+            assert Supporter(kept.test_client()).sign().status_code == 200
+            confirm_signature(session, 1, now=utcnow())
+        result = kept.test_cli_runner().invoke(args=["outbox", "work", "--once"])
+        assert result.exit_code == 0
+        assert result.output.endswith("webhooks: delivered 1, retrying 0, failed 0\n")
+        assert "mail stays in the database" in result.output
+        [request] = receiver.requests
+        assert Verifier(secret).verify(request.body, request.headers)["data"]["id"] == 1
+        with db.sessionmaker(kept)() as session:
+            [mail] = session.scalars(select(OutboxMessage)).all()
+            assert mail.sent_at is None and mail.attempts == 0
+    finally:
+        db.engine(kept).dispose()

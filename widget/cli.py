@@ -249,26 +249,31 @@ def apikey_revoke(key: str) -> None:
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between passes.")
 def outbox_work(once: bool, interval: float) -> None:
     """Deliver queued mail over WIDGET_MAIL_URL and webhook events, retrying with backoff;
-    safe to run twice.
+    safe to run twice. With WIDGET_MAIL_URL=outbox:// (mail kept for /dev/mail), webhook
+    events only.
 
     Without --once it runs until stopped, through database and relay outages; webhooks go in
     threads of their own, so a slow receiver never holds up mail (widget.webhook_delivery)."""
     settings = widget_state().settings
-    if not settings.mail.delivers:
-        raise click.ClickException(
-            "WIDGET_MAIL_URL is outbox://, so mail stays in the database (see /dev/mail). "
-            "Set it to smtp://... to deliver."
+    transport = None
+    if settings.mail.delivers:
+        transport = SmtpTransport(settings.mail, settings.mail_from, sender_name=settings.org_name)
+    else:
+        click.echo(
+            "WIDGET_MAIL_URL is outbox://, so mail stays in the database (see /dev/mail): "
+            "delivering webhook events only. Set it to smtp://... to deliver mail too.",
+            err=True,
         )
-    transport = SmtpTransport(settings.mail, settings.mail_from, sender_name=settings.org_name)
     dispatcher = Dispatcher(
         db.sessionmaker(), HttpTransport(allow_private=settings.webhook_allow_private)
     )
     if not once:
+        webhooks = {"interval": interval, "keep_going": lambda: True}
+        if transport is None:
+            dispatcher.run(interval=interval, keep_going=lambda: True)
+            return
         threading.Thread(
-            target=dispatcher.run,
-            kwargs={"interval": interval, "keep_going": lambda: True},
-            name="webhook-dispatcher",
-            daemon=True,
+            target=dispatcher.run, kwargs=webhooks, name="webhook-dispatcher", daemon=True
         ).start()
         sender.run(
             db.sessionmaker(),
@@ -279,7 +284,9 @@ def outbox_work(once: bool, interval: float) -> None:
         )
         return
     try:
-        report = deliver_due(db.sessionmaker(), transport, wipe_sent=settings.sealed)
+        report = DeliveryReport()
+        if transport is not None:
+            report = deliver_due(db.sessionmaker(), transport, wipe_sent=settings.sealed)
         webhook_report = dispatcher.run_once()
     except SQLAlchemyError as error:
         raise click.ClickException(f"database error: {database_problem(error)}") from None
