@@ -16,7 +16,7 @@ from widget.extensions import db
 from widget.models import Audit, Staff, Webhook, WebhookDelivery, WebhookEvent
 from widget.partners import save_partner
 from widget.staff import create_staff
-from widget.webhooks import add_webhook
+from widget.webhooks import MAX_PARTNER_ENDPOINTS, WebhookError, add_webhook
 
 from .conftest import STAFF_PASSWORD, StaffActions, form_token
 
@@ -227,3 +227,36 @@ def test_closing_a_campaign_queues_campaign_closed_once(
     assert [(type_, data["campaign"], data["count"]) for type_, data in events] == [
         ("campaign.closed", "ua-109-23", 0)
     ]
+
+
+def test_a_partner_has_at_most_a_few_endpoints_delivering(
+    app: Flask, staff: StaffActions, session: Session, partners: dict[str, int]
+) -> None:
+    for n in range(MAX_PARTNER_ENDPOINTS):
+        add_webhook(
+            session, f"https://courier.example.org/{n}", partner="courier", actor="t", now=utcnow()
+        )
+    # the organisation's own endpoints and another partner's are not counted
+    add_webhook(session, "https://org.example.org/", actor="t", now=utcnow())
+    add_webhook(session, "https://herald.example.org/", partner="herald", actor="t", now=utcnow())
+    client = partner_client(app, staff, partners["courier"])
+    refused = post(client, "/staff/webhooks", url="https://courier.example.org/more")
+    assert refused.status_code == 400
+    message = f"A partner has at most {MAX_PARTNER_ENDPOINTS} endpoints delivering at once"
+    assert message in refused.get_data(as_text=True)
+    assert len(endpoints(session)) == MAX_PARTNER_ENDPOINTS + 2
+    # a paused one makes room; resuming it again, with the room taken, is refused as well
+    assert post(client, "/staff/webhooks/1/pause").status_code == 302
+    assert (
+        post(client, "/staff/webhooks", url="https://courier.example.org/more").status_code == 200
+    )
+    resumed = post(client, "/staff/webhooks/1/resume")
+    assert resumed.status_code == 400 and message in resumed.get_data(as_text=True)
+    assert endpoints(session)[0].paused_at is not None
+    # the command line keeps the same rule
+    result = app.test_cli_runner().invoke(args=["webhook", "resume", "1"])
+    assert result.exit_code != 0 and message in result.output
+    with pytest.raises(WebhookError, match="pause one first"):
+        add_webhook(
+            session, "https://courier.example.org/x", partner="courier", actor="t", now=utcnow()
+        )

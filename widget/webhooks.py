@@ -37,6 +37,9 @@ ROTATION_OVERLAP = timedelta(hours=24)
 URL_LONGEST = 2000
 #: batching bounds: at most this many events per delivery, and this long a wait
 BATCH_MAX_LIMIT = 1000
+#: a partner's endpoints delivering at once (paused ones do not count): every event goes to
+#: each of them, so a partner account cannot multiply our deliveries without bound
+MAX_PARTNER_ENDPOINTS = 5
 BATCH_SECONDS_LIMIT = 3600
 #: what a receiver gets as ``webhook-id``: unique per delivery, the same on its retries
 MESSAGE_ID_PREFIX = "msg_"
@@ -149,6 +152,7 @@ def add_webhook(
         partner_id = session.scalar(select(Partner.id).where(Partner.slug == partner))
         if partner_id is None:
             raise WebhookError(f"No partner {partner!r}. Add it first with: partner add SLUG")
+        check_room(session, partner_id)
     secret = new_secret()
     webhook = Webhook(
         url=url,
@@ -166,6 +170,22 @@ def add_webhook(
     _audit(session, "webhook-add", webhook, actor, now, events=chosen, partner=partner)
     session.commit()
     return webhook, secret
+
+
+def check_room(session: Session, partner_id: int | None) -> None:
+    """``WebhookError`` when the partner already has ``MAX_PARTNER_ENDPOINTS`` delivering."""
+    if partner_id is None:
+        return
+    delivering = session.scalar(
+        select(func.count())
+        .select_from(Webhook)
+        .where(Webhook.partner_id == partner_id, Webhook.paused_at.is_(None))
+    )
+    if (delivering or 0) >= MAX_PARTNER_ENDPOINTS:
+        raise WebhookError(
+            f"A partner has at most {MAX_PARTNER_ENDPOINTS} endpoints delivering at once: "
+            "pause one first."
+        )
 
 
 def find_webhook(session: Session, webhook_id: int, scope: int | None) -> Webhook:
@@ -199,6 +219,7 @@ def resume_webhook(
 ) -> Webhook:
     webhook = find_webhook(session, webhook_id, scope)
     if webhook.paused_at is not None:
+        check_room(session, webhook.partner_id)
         webhook.paused_at = None
         _audit(session, "webhook-resume", webhook, actor, now)
     session.commit()

@@ -116,6 +116,9 @@ def _change(webhook_id: int, change: Any) -> Any:
         return change(db.session, webhook_id, scope=scope(), actor=g.staff.email, now=utcnow())
     except webhooks.NoSuchWebhook:
         abort(404)
+    except webhooks.WebhookError as error:
+        db.session.rollback()
+        return page(error=str(error), status=400)
 
 
 @bp.post("/webhooks/<int:webhook_id>/pause")
@@ -128,7 +131,9 @@ def webhook_pause(webhook_id: int) -> Any:
 @bp.post("/webhooks/<int:webhook_id>/resume")
 @admin_or_partner
 def webhook_resume(webhook_id: int) -> Any:
-    _change(webhook_id, webhooks.resume_webhook)
+    answer = _change(webhook_id, webhooks.resume_webhook)
+    if isinstance(answer, tuple):  # refused: the list again, saying why
+        return answer
     return redirect(url_for("staff.webhook_list"))
 
 
