@@ -29,7 +29,7 @@ from widget.campaigns import load_campaign_file
 from widget.clock import utcnow
 from widget.extensions import db
 
-from ..conftest import DEMO, STAFF_PASSWORD, free_port, make_settings, unavailable
+from ..conftest import DEMO, STAFF_PASSWORD, make_settings, unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 #: Chromium as root in a closed network: no sandbox, no background calls to Google
@@ -74,7 +74,9 @@ class LiveSite:
         return self.partner_origin + path
 
 
-def serve_pages(pages: dict[str, str], port: int) -> http.server.ThreadingHTTPServer:
+def serve_pages(pages: dict[str, str]) -> http.server.ThreadingHTTPServer:
+    """``pages`` (path to HTML, read at each request) on a port of the system's choosing."""
+
     class PartnerSite(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             body = pages.get(self.path)
@@ -86,7 +88,7 @@ def serve_pages(pages: dict[str, str], port: int) -> http.server.ThreadingHTTPSe
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), PartnerSite)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PartnerSite)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -126,19 +128,25 @@ def live_site(
     monkeypatch.setenv("FLASK_DEBUG", "1")
     database = tmp_path / "widget.db"
     shutil.copy(sqlite_template, database)
-    widget_port, partner_port = free_port(), free_port()
-    public_url = f"http://localhost:{widget_port}"
+    # Both servers take a port of the system's choosing as they bind (a port picked first and
+    # bound later can be taken in between); the app, which needs its own URL, comes after.
+    served: dict[str, Any] = {}
+    server = make_server(
+        "localhost", 0, lambda environ, start: served["app"](environ, start), threaded=True
+    )
+    pages: dict[str, str] = {}
+    partner = serve_pages(pages)
+    public_url = f"http://localhost:{server.port}"
     app = create_app(
         make_settings(f"sqlite:///{database}", tmp_path, WIDGET_PUBLIC_URL=public_url, **live_env)
     )
     with app.app_context():
         load_campaign_file(db.session, DEMO, utcnow())
         db.session.close()
-    server = make_server("localhost", widget_port, closed_before_sent(app), threaded=True)
+    served["app"] = closed_before_sent(app)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    site = LiveSite(app, f"http://localhost:{widget_port}", f"http://127.0.0.1:{partner_port}")
+    site = LiveSite(app, public_url, f"http://127.0.0.1:{partner.server_port}", pages)
     site.partner_page(embed_tag(site.widget_url, partner="courier"))
-    partner = serve_pages(site.pages, partner_port)
     yield site
     for running in (server, partner):
         running.shutdown()
