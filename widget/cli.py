@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -268,13 +269,11 @@ def outbox_work(once: bool, interval: float) -> None:
         db.sessionmaker(), HttpTransport(allow_private=settings.webhook_allow_private)
     )
     if not once:
-        webhooks = {"interval": interval, "keep_going": lambda: True}
+        deliver_webhooks = partial(dispatcher.run, interval=interval, keep_going=lambda: True)
         if transport is None:
-            dispatcher.run(interval=interval, keep_going=lambda: True)
+            deliver_webhooks()
             return
-        threading.Thread(
-            target=dispatcher.run, kwargs=webhooks, name="webhook-dispatcher", daemon=True
-        ).start()
+        threading.Thread(target=deliver_webhooks, name="webhook-dispatcher", daemon=True).start()
         sender.run(
             db.sessionmaker(),
             transport,

@@ -47,13 +47,11 @@ def key_of(value: Any) -> Any:
     kind = type(value)
     if kind in PLAIN:
         return value
-    if kind is dict:
-        return (dict, *((k, key_of(v)) for k, v in value.items()))
-    if isinstance(value, str | int | float | bool | date | datetime):
-        return value
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         # in its order: the same builder gives the same order (another order is one more entry)
         return (dict, *((k, key_of(v)) for k, v in value.items()))
+    if isinstance(value, str | int | float | bool | date | datetime):  # their subclasses
+        return value
     if isinstance(value, list | tuple):
         return tuple(key_of(v) for v in value)
     if isinstance(value, set | frozenset):

@@ -201,7 +201,8 @@ def announce_deadlines(session: Session, now: datetime) -> int:
 
 #: ``_queue``'s audience for an event every endpoint may hear of (a campaign's closing)
 EVERYONE = "everyone"
-_QUEUES: dict[tuple[str, int | str | None], Executable] = {}
+#: by event type and kind of audience: None, "partner" or ``EVERYONE``
+_QUEUES: dict[tuple[str, str | None], Executable] = {}
 
 
 def _queue(
